@@ -1,0 +1,27 @@
+# Two commands on a fresh machine:  `make demo`  and  `make test`.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH (or: make PYTHON=python3 ...)"; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)  ## Reproduce ProPublica's COMPAS figures and scan a model trained without race.
+	$(BIN)/failwell demo
+
+test: $(STAMP)  ## Lint, then the whole test suite.
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest -n 2 -q
+
+bench: $(STAMP)  ## Speed and memory targets (see benchmarks/README.md).
+	$(BIN)/python benchmarks/bench_scan.py
+
+clean:
+	rm -rf $(VENV) failwell-demo .pytest_cache .ruff_cache

@@ -1,0 +1,50 @@
+"""One exception root with a few grouped subclasses.
+
+Each says what was wrong and what to do. The CLI turns any :class:`FailwellError` into one
+message and exit code 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class FailwellError(Exception):
+    """Root of every error failwell raises on purpose."""
+
+    exit_code = 2
+
+
+class InputError(FailwellError):
+    """The data or options given cannot be used as they are (missing column, empty file...)."""
+
+
+class UnknownIdError(InputError):
+    """A failure-mode, pattern or detector id that the catalog or registry does not know."""
+
+
+class ModelError(FailwellError):
+    """A model could not be loaded or called."""
+
+
+class UntrustedModelError(ModelError):
+    """A pickle-based model file was given without ``--trust-model``."""
+
+
+class MissingExtraError(FailwellError):
+    """An optional dependency is needed; the message names the extra that installs it."""
+
+    def __init__(self, package: str, extra: str, purpose: str):
+        super().__init__(
+            f"{purpose} needs the optional package {package!r}: "
+            f"pip install 'failwell[{extra}]'"
+        )
+        self.package, self.extra = package, extra
+
+
+def require(module: str, *, extra: str, purpose: str):
+    """Import an optional dependency at the point of use, or say which extra installs it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingExtraError(module.split(".")[0], extra, purpose) from exc

@@ -1,0 +1,50 @@
+"""Terminal summary with Rich: findings by severity, then detectors skipped or failed."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+
+from failwell.findings import ScanResult
+
+COLOURS = {"critical": "bold white on red", "high": "bold red", "medium": "yellow",
+           "low": "cyan"}
+
+
+def build_renderable(result: ScanResult) -> Group:
+    parts = []
+    findings = result.sorted_findings()
+    table = Table(title=f"{len(findings)} finding(s)", expand=True, show_lines=True)
+    table.add_column("severity", no_wrap=True)
+    table.add_column("failure mode", no_wrap=True)
+    table.add_column("finding", ratio=3)
+    table.add_column("key metrics", min_width=30)
+    for f in findings:
+        metrics = "\n".join(f"{m.name} = {m.value:.3g}" for m in f.metrics[:3])
+        table.add_row(f"[{COLOURS[f.severity]}]{f.severity}[/]", f.failure_mode,
+                      f"[bold]{f.title}[/]\n{f.summary}", metrics)
+    parts.append(table if findings else Panel("No findings.", style="green"))
+    notes = [o for o in result.outcomes if o.status != "ran"]
+    if notes:
+        t = Table(title="detectors not run in full", expand=True)
+        t.add_column("detector", no_wrap=True)
+        t.add_column("status", no_wrap=True)
+        t.add_column("why", ratio=3)
+        for o in notes:
+            style = "red" if o.status == "error" else "dim"
+            t.add_row(o.detector, f"[{style}]{o.status}[/]", o.message.splitlines()[0])
+        parts.append(t)
+    total = result.timings.get("total")
+    if total is not None:
+        parts.append(f"[dim]scanned {result.config.get('n_rows', '?')} rows in {total:.2f}s; "
+                     f"{int(result.timings.get('model_calls', 0))} model batch call(s)[/]")
+    return Group(*parts)
+
+
+def render_terminal(result: ScanResult, width: int = 110) -> str:
+    buffer = io.StringIO()
+    Console(width=width, file=buffer, color_system=None).print(build_renderable(result))
+    return buffer.getvalue()

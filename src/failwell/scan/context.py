@@ -1,0 +1,164 @@
+"""The scan context: one dataset, one optional model, and predictions shared by detectors.
+
+Predictions are computed once per input variant (the original rows, a counterfactual swap, a
+perturbation...) in batches, and cached under a key, so detectors never predict twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from failwell.errors import InputError, ModelError
+from failwell.scan.models import ModelAdapter
+from failwell.scan.subject import Dataset
+
+
+class SkipDetector(Exception):
+    """Raised by a detector that cannot run on this subject; the message says why."""
+
+
+@dataclass
+class Predictions:
+    decisions: np.ndarray  # 0/1 int8
+    scores: np.ndarray | None  # P(positive) when the model gives one
+
+
+@dataclass
+class ScanConfig:
+    """Knobs shared by all detectors; per-detector knobs live on the detector itself."""
+
+    seed: int = 0
+    max_model_rows: int = 50_000  # rows re-predicted for counterfactuals/perturbations
+    batch_size: int = 65_536
+    min_group_size: int = 30
+    alpha: float = 0.05
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reference: pd.DataFrame | None = None  # training data, for overlap checks
+
+
+class ScanContext:
+    def __init__(self, dataset: Dataset, model: ModelAdapter | None, config: ScanConfig):
+        self.dataset = dataset
+        self.model = model
+        self.config = config
+        self.metrics: dict[str, float] = {}
+        self.model_calls = 0
+        self.rows_predicted = 0
+        self._cache: dict[tuple, Predictions] = {}
+        self._sample: np.ndarray | None = None
+        self.current_detector = ""
+
+    # -- requirements -------------------------------------------------------------------
+    def require_model(self) -> ModelAdapter:
+        if self.model is None:
+            raise SkipDetector("needs a model that can be called (--model); predictions come "
+                               "from a column")
+        return self.model
+
+    def require_protected(self) -> list[str]:
+        if not self.dataset.protected:
+            raise SkipDetector("no protected attribute given (--protected COL)")
+        return self.dataset.protected
+
+    def require_scores(self) -> np.ndarray:
+        scores = self.base().scores
+        if scores is None:
+            raise SkipDetector("needs probability scores (a model with predict_proba or --score)")
+        return scores
+
+    # -- inputs -------------------------------------------------------------------------
+    @property
+    def model_columns(self) -> list[str]:
+        ds = self.dataset
+        if self.model is not None and self.model.input_columns is not None:
+            return self.model.input_columns
+        return ds.features + ds.text
+
+    def model_input(self, frame: pd.DataFrame) -> pd.DataFrame:
+        cols = self.model_columns
+        missing = [c for c in cols if c not in frame.columns]
+        if missing:
+            raise InputError(f"The model needs column(s) missing from the data: {missing}")
+        return frame[cols]
+
+    def sample_index(self) -> np.ndarray:
+        """The same deterministic row sample for every detector that re-predicts variants."""
+        if self._sample is None:
+            n, limit = self.dataset.n_rows, self.config.max_model_rows
+            if n <= limit:
+                self._sample = np.arange(n)
+            else:
+                rng = np.random.default_rng(self.config.seed)
+                self._sample = np.sort(rng.choice(n, size=limit, replace=False))
+        return self._sample
+
+    def sample_frame(self) -> pd.DataFrame:
+        idx = self.sample_index()
+        frame = self.dataset.frame
+        return frame if len(idx) == len(frame) else frame.iloc[idx].reset_index(drop=True)
+
+    # -- predictions --------------------------------------------------------------------
+    def base(self) -> Predictions:
+        """Predictions on the data as given: from the model, or from the role columns."""
+        if ("base",) in self._cache:
+            return self._cache[("base",)]
+        given = self.dataset.given_predictions()
+        if given is not None and self.model is None:
+            preds = Predictions(decisions=given[0], scores=given[1])
+            self._cache[("base",)] = preds
+            return preds
+        if self.model is None:
+            raise SkipDetector("needs predictions: give --model, --prediction or --score")
+        return self.predict(("base",), self.dataset.frame)
+
+    def base_on_sample(self) -> Predictions:
+        base = self.base()
+        idx = self.sample_index()
+        if len(idx) == len(base.decisions):
+            return base
+        return Predictions(
+            decisions=base.decisions[idx],
+            scores=None if base.scores is None else base.scores[idx],
+        )
+
+    def predict(self, key: tuple, frame: pd.DataFrame) -> Predictions:
+        """Predict ``frame`` (a variant of the data) once, in batches, cached under ``key``."""
+        if key in self._cache:
+            return self._cache[key]
+        model = self.require_model()
+        inputs = self.model_input(frame)
+        size = self.config.batch_size
+        try:
+            parts = [model.predict(inputs.iloc[i : i + size]) for i in range(0, len(inputs), size)]
+        except ModelError:
+            raise
+        except Exception as exc:
+            where = f"detector {self.current_detector!r}" if self.current_detector else "the scan"
+            raise ModelError(
+                f"{model.name}.predict failed in {where} on a batch of {min(size, len(inputs))} "
+                f"rows: {type(exc).__name__}: {exc}"
+            ) from exc
+        self.model_calls += len(parts)
+        self.rows_predicted += len(inputs)
+        out = np.concatenate(parts) if parts else np.zeros(0)
+        if model.probabilistic:
+            preds = Predictions(decisions=(out >= 0.5).astype(np.int8), scores=out)
+        else:
+            preds = Predictions(decisions=out.astype(np.int8), scores=None)
+        self._cache[key] = preds
+        return preds
+
+    def params_for(self, name: str) -> dict[str, Any]:
+        return dict(self.config.params.get(name, {}))
+
+    def log_metric(self, name: str, value: float) -> None:
+        """Summary numbers kept in the scan result (what ``failwell compare`` reads)."""
+        self.metrics[name] = float(value)
+
+
+Progress = Callable[[str, int, int], None]

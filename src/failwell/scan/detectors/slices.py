@@ -1,0 +1,142 @@
+"""The worst data slices, found automatically.
+
+Candidates are each category (top values) and quantile bin of every column, and pairs of the
+most suspicious columns. A slice is reported when its error rate is clearly above the rest
+of the data: a minimum gap, and a two-proportion test Bonferroni-corrected over every slice
+tried, so a model whose errors are spread evenly yields nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from failwell.findings import Finding, Metric
+from failwell.scan.context import ScanContext
+from failwell.scan.detectors._common import group_codes, mitigation_for, pct, severity_by
+
+
+def slice_codes(col: pd.Series, bins: int = 4, top: int = 20) -> tuple[np.ndarray, list[str]]:
+    """Quantile bins for numbers, the top categories (plus 'other') otherwise."""
+    name = str(col.name)
+    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col) \
+            and col.nunique() > 2 * bins:
+        x = col.to_numpy(dtype=float)
+        edges = np.unique(np.nanquantile(x, np.linspace(0, 1, bins + 1)))
+        inner = edges[1:-1]
+        codes = np.searchsorted(inner, x, side="right")
+        labels = [f"{name} < {inner[0]:g}"] if len(inner) else [f"{name} (all)"]
+        labels += [f"{lo:g} <= {name} < {hi:g}" for lo, hi in zip(inner[:-1], inner[1:],
+                                                                     strict=True)]
+        if len(inner):
+            labels.append(f"{name} >= {inner[-1]:g}")
+        missing = np.isnan(x)
+        if missing.any():
+            codes = np.where(missing, len(labels), codes)
+            labels.append(f"{name} is missing")
+        return codes, labels
+    codes, labels = group_codes(col.to_frame(), [name])
+    if len(labels) > top:
+        counts = np.bincount(codes)
+        keep = np.argsort(-counts)[:top]
+        remap = np.full(len(labels), top)
+        remap[keep] = np.arange(top)
+        codes = remap[codes]
+        labels = [labels[i] for i in keep] + ["other"]
+    return codes, [f"{name} = {lab}" for lab in labels]
+
+
+@dataclass
+class PerformanceSlicesDetector:
+    name: ClassVar[str] = "performance-slices"
+    failure_modes: ClassVar[tuple[str, ...]] = ("underperforming-slice",)
+    description: ClassVar[str] = (
+        "Worst slices (categories, quantile bins and pairs of them) by error rate, tested "
+        "against the rest of the data with a Bonferroni correction."
+    )
+    min_gap: float = 0.05
+    min_slice_size: int = 30
+    pair_columns: int = 6
+    max_reported: int = 5
+
+    def run(self, ctx: ScanContext) -> list[Finding]:
+        ds = ctx.dataset
+        errors = (ctx.base().decisions != ds.y).astype(float)
+        overall = float(errors.mean())
+        ctx.log_metric("slices.overall_error", overall)
+        columns = [c for c in dict.fromkeys(ds.features + ds.protected + ds.metadata)
+                   if c not in ds.text]
+        coded = {c: slice_codes(ds.frame[c]) for c in columns}
+        candidates = []
+        for c, (codes, labels) in coded.items():
+            candidates += self._score(codes, labels, errors, [c])
+        best = sorted(columns, key=lambda c: -max(
+            (s["z"] for s in candidates if s["columns"] == [c]), default=0))
+        for a, b in combinations(best[: self.pair_columns], 2):
+            (ca, la), (cb, lb) = coded[a], coded[b]
+            codes = ca * len(lb) + cb
+            labels = [f"{x} and {y}" for x in la for y in lb]
+            candidates += self._score(codes, labels, errors, [a, b])
+        tested = max(len(candidates), 1)
+        alpha = ctx.config.alpha / tested
+        significant = [s for s in candidates
+                       if s["error_rate"] - overall >= self.min_gap and s["p_value"] < alpha]
+        significant = self._drop_redundant(significant)
+        ctx.log_metric("slices.significant", len(significant))
+        if not significant:
+            return []
+        worst = sorted(significant, key=lambda s: -(s["error_rate"] - overall))
+        top = worst[: self.max_reported]
+        head = top[0]
+        gap = head["error_rate"] - overall
+        return [Finding(
+            "underperforming-slice",
+            severity_by(gap, 0.0, 0.15),
+            f"Errors concentrate in {len(significant)} slice(s); worst: {head['slice']}",
+            f"Error rate is {pct(head['error_rate'])} in '{head['slice']}' "
+            f"({head['n']} rows) vs {pct(overall)} overall.",
+            self.name,
+            [Metric("worst_slice_error_gap", gap, self.min_gap),
+             Metric("worst_slice_error_rate", head["error_rate"]),
+             Metric("overall_error_rate", overall)],
+            {"slices": top, "slices_tested": tested, "overall_error_rate": overall,
+             "bonferroni_alpha": alpha},
+            mitigation_for("underperforming-slice"),
+        )]
+
+    def _score(self, codes, labels, errors, cols) -> list[dict]:
+        k = len(labels)
+        n = np.bincount(codes, minlength=k).astype(float)
+        e = np.bincount(codes, weights=errors, minlength=k)
+        n_all, e_all = len(errors), errors.sum()
+        out = []
+        for i in np.flatnonzero(n >= self.min_slice_size):
+            n_rest = n_all - n[i]
+            if n_rest < self.min_slice_size:
+                continue
+            p1, p2 = e[i] / n[i], (e_all - e[i]) / n_rest
+            pooled = e_all / n_all
+            se = np.sqrt(pooled * (1 - pooled) * (1 / n[i] + 1 / n_rest))
+            z = (p1 - p2) / se if se > 0 else 0.0
+            out.append({"slice": labels[i], "columns": cols, "n": int(n[i]),
+                        "error_rate": float(p1), "rest_error_rate": float(p2), "z": float(z),
+                        "p_value": float(stats.norm.sf(z))})
+        return out
+
+    @staticmethod
+    def _drop_redundant(slices: list[dict]) -> list[dict]:
+        """A pair slice must be worse than each of its single-column parents to be kept."""
+        singles = {s["slice"]: s["error_rate"] for s in slices if len(s["columns"]) == 1}
+        kept = []
+        for s in slices:
+            if len(s["columns"]) == 2:
+                parents = s["slice"].split(" and ")
+                if any(singles.get(p, 0) >= s["error_rate"] - 0.02 for p in parents):
+                    continue
+            kept.append(s)
+        return kept

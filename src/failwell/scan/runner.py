@@ -1,0 +1,146 @@
+"""scan(): plan the detectors, run each in isolation, collect one ScanResult."""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import time
+import traceback
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from failwell.errors import FailwellError
+from failwell.findings import DetectorOutcome, ScanResult
+from failwell.scan import registry
+from failwell.scan.context import Progress, ScanConfig, ScanContext, SkipDetector
+from failwell.scan.models import ModelAdapter, SklearnModel, as_model
+from failwell.scan.subject import Dataset
+
+
+def scan(
+    dataset: Dataset,
+    model: Any = None,
+    *,
+    detectors: list[str] | None = None,
+    config: ScanConfig | None = None,
+    progress: Progress | None = None,
+    raise_exceptions: bool = False,
+) -> ScanResult:
+    """Run detectors over ``dataset`` (and ``model``); a crashing detector becomes an error entry.
+
+    ``raise_exceptions=True`` re-raises instead, for debugging a detector.
+    """
+    started = time.perf_counter()
+    config = config or ScanConfig()
+    adapter = _bind(as_model(model), dataset)
+    classes = registry.resolve(detectors)
+    instances = [(cls, registry.instantiate(cls, config.params.get(cls.name, {})))
+                 for cls in classes]
+    ctx = ScanContext(dataset, adapter, config)
+    result = ScanResult(findings=[])
+    for i, (cls, detector) in enumerate(instances):
+        if progress:
+            progress(cls.name, i, len(instances))
+        result.outcomes.append(_run_one(detector, ctx, result, raise_exceptions))
+    if progress:
+        progress("done", len(instances), len(instances))
+    _summary_metrics(ctx)
+    result.metrics = ctx.metrics
+    result.data_fingerprint = fingerprint_frame(dataset.frame)
+    result.model_fingerprint = adapter.fingerprint if adapter else ""
+    result.config = {
+        "roles": dataset.roles(),
+        "n_rows": dataset.n_rows,
+        "model": adapter.name if adapter else None,
+        "detectors": [cls.name for cls in classes],
+        "seed": config.seed,
+        "max_model_rows": config.max_model_rows,
+        "params": config.params,
+    }
+    result.timings = {o.detector: round(o.seconds, 4) for o in result.outcomes}
+    result.timings["total"] = round(time.perf_counter() - started, 4)
+    result.timings["model_calls"] = ctx.model_calls
+    result.timings["rows_predicted"] = ctx.rows_predicted
+    result.versions = _versions()
+    result.created_at = datetime.now(UTC).isoformat(timespec="seconds")
+    return result
+
+
+def _run_one(detector, ctx: ScanContext, result: ScanResult, raise_exceptions: bool):
+    t0 = time.perf_counter()
+    ctx.current_detector = detector.name
+    try:
+        findings = detector.run(ctx)
+    except SkipDetector as skip:
+        return DetectorOutcome(detector.name, "skipped", time.perf_counter() - t0, str(skip))
+    except Exception as exc:
+        if raise_exceptions:
+            raise
+        message = str(exc) if isinstance(exc, FailwellError) else (
+            f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
+        )
+        return DetectorOutcome(detector.name, "error", time.perf_counter() - t0, message)
+    finally:
+        ctx.current_detector = ""
+    for f in findings:
+        f.reproduce.setdefault("detector_params", _params_of(detector))
+        f.reproduce.setdefault("seed", ctx.config.seed)
+    result.findings.extend(findings)
+    return DetectorOutcome(detector.name, "ran", time.perf_counter() - t0, "", len(findings))
+
+
+def _params_of(detector) -> dict[str, Any]:
+    import dataclasses
+
+    return dataclasses.asdict(detector) if dataclasses.is_dataclass(detector) else {}
+
+
+def _bind(adapter: ModelAdapter | None, dataset: Dataset) -> ModelAdapter | None:
+    if adapter is not None:
+        adapter.positive_label = dataset.positive_label
+        if isinstance(adapter, SklearnModel):
+            adapter.bind(dataset.positive_label)
+    return adapter
+
+
+def _summary_metrics(ctx: ScanContext) -> None:
+    """Overall performance, so ``failwell compare`` can weigh a proxy against guardrails."""
+    try:
+        base = ctx.base()
+    except (SkipDetector, FailwellError):
+        return
+    y = ctx.dataset.y
+    d = base.decisions
+    ctx.log_metric("n_rows", len(y))
+    ctx.log_metric("accuracy", float(np.mean(d == y)))
+    ctx.log_metric("selection_rate", float(np.mean(d)))
+    ctx.log_metric("base_rate", float(np.mean(y)))
+    tp, fp = int(np.sum((d == 1) & (y == 1))), int(np.sum((d == 1) & (y == 0)))
+    fn = int(np.sum((d == 0) & (y == 1)))
+    ctx.log_metric("precision", tp / (tp + fp) if tp + fp else 0.0)
+    ctx.log_metric("recall", tp / (tp + fn) if tp + fn else 0.0)
+    if base.scores is not None and 0 < y.mean() < 1:
+        from sklearn.metrics import roc_auc_score
+
+        ctx.log_metric("auc", float(roc_auc_score(y, base.scores)))
+
+
+def fingerprint_frame(frame: pd.DataFrame) -> str:
+    """A content hash of the table (values and column names, not the index)."""
+    h = hashlib.sha256("\x1f".join(map(str, frame.columns)).encode())
+    h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return "sha256:" + h.hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("failwell", "numpy", "pandas", "scikit-learn", "fairlearn"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out

@@ -1,0 +1,42 @@
+"""Small statistics used by several detectors: intervals and tests on proportions."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+
+def wilson_interval(k: float, n: float, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a proportion k/n; (0, 1) when n is 0."""
+    if n <= 0:
+        return 0.0, 1.0
+    z = stats.norm.ppf(0.5 + confidence / 2)
+    p = k / n
+    denom = 1 + z**2 / n
+    centre = (p + z**2 / (2 * n)) / denom
+    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+def two_proportion_pvalue(k1: float, n1: float, k2: float, n2: float) -> float:
+    """Two-sided p-value that k1/n1 and k2/n2 differ (pooled z-test)."""
+    if n1 <= 0 or n2 <= 0:
+        return 1.0
+    pooled = (k1 + k2) / (n1 + n2)
+    se = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    if se == 0:
+        return 1.0 if k1 / n1 == k2 / n2 else 0.0
+    z = (k1 / n1 - k2 / n2) / se
+    return float(2 * stats.norm.sf(abs(z)))
+
+
+def diff_interval(
+    k1: float, n1: float, k2: float, n2: float, confidence: float = 0.95
+) -> tuple[float, float]:
+    """Normal-approximation interval for p1 - p2 (unpooled)."""
+    if n1 <= 0 or n2 <= 0:
+        return -1.0, 1.0
+    p1, p2 = k1 / n1, k2 / n2
+    z = stats.norm.ppf(0.5 + confidence / 2)
+    se = np.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
+    return float(p1 - p2 - z * se), float(p1 - p2 + z * se)
