@@ -55,7 +55,7 @@ class CounterfactualDetector:
         "Decision flip rate when a protected attribute (or gendered words in text) is swapped, "
         "proxy features for protected attributes, and the swap repeated through the proxies."
     )
-    max_flip_rate: float = 0.01
+    max_flip_rate: float = 0.05  # a model with noise-level weights flips ~1-2 % at the margin
     proxy_min_cramers_v: float = 0.3
     max_values: int = 10
 

@@ -57,7 +57,8 @@ class PerformanceSlicesDetector:
     failure_modes: ClassVar[tuple[str, ...]] = ("underperforming-slice",)
     description: ClassVar[str] = (
         "Worst slices (categories, quantile bins and pairs of them) by error rate, tested "
-        "against the rest of the data with a Bonferroni correction."
+        "against the rest of the data with a Bonferroni correction; with probabilities, errors are "
+        "counted beyond what the model's own confidence predicts."
     )
     min_gap: float = 0.05
     min_slice_size: int = 30
@@ -66,42 +67,48 @@ class PerformanceSlicesDetector:
 
     def run(self, ctx: ScanContext) -> list[Finding]:
         ds = ctx.dataset
-        errors = (ctx.base().decisions != ds.y).astype(float)
-        overall = float(errors.mean())
+        base = ctx.base()
+        raw = (base.decisions != ds.y).astype(float)
+        expected = np.zeros_like(raw) if base.scores is None else np.minimum(
+            base.scores, 1 - base.scores)
+        errors = raw - expected
+        overall = float(raw.mean())
         ctx.log_metric("slices.overall_error", overall)
         columns = [c for c in dict.fromkeys(ds.features + ds.protected + ds.metadata)
                    if c not in ds.text]
         coded = {c: slice_codes(ds.frame[c]) for c in columns}
         candidates = []
         for c, (codes, labels) in coded.items():
-            candidates += self._score(codes, labels, errors, [c])
+            candidates += self._score(codes, labels, errors, raw, [c])
         best = sorted(columns, key=lambda c: -max(
             (s["z"] for s in candidates if s["columns"] == [c]), default=0))
         for a, b in combinations(best[: self.pair_columns], 2):
             (ca, la), (cb, lb) = coded[a], coded[b]
             codes = ca * len(lb) + cb
             labels = [f"{x} and {y}" for x in la for y in lb]
-            candidates += self._score(codes, labels, errors, [a, b])
+            candidates += self._score(codes, labels, errors, raw, [a, b])
         tested = max(len(candidates), 1)
         alpha = ctx.config.alpha / tested
         significant = [s for s in candidates
-                       if s["error_rate"] - overall >= self.min_gap and s["p_value"] < alpha]
+                       if s["excess"] >= self.min_gap and s["p_value"] < alpha]
         significant = self._drop_redundant(significant)
         ctx.log_metric("slices.significant", len(significant))
         if not significant:
             return []
-        worst = sorted(significant, key=lambda s: -(s["error_rate"] - overall))
+        worst = sorted(significant, key=lambda s: -s["excess"])
         top = worst[: self.max_reported]
         head = top[0]
-        gap = head["error_rate"] - overall
+        gap = head["excess"]
         return [Finding(
             "underperforming-slice",
             severity_by(gap, 0.0, 0.15),
             f"Errors concentrate in {len(significant)} slice(s); worst: {head['slice']}",
             f"Error rate is {pct(head['error_rate'])} in '{head['slice']}' "
-            f"({head['n']} rows) vs {pct(overall)} overall.",
+            f"({head['n']} rows) vs {pct(overall)} overall"
+            + (f"; the model expected {pct(head['expected_error_rate'])} there."
+               if base.scores is not None else "."),
             self.name,
-            [Metric("worst_slice_error_gap", gap, self.min_gap),
+            [Metric("worst_slice_excess_error", gap, self.min_gap),
              Metric("worst_slice_error_rate", head["error_rate"]),
              Metric("overall_error_rate", overall)],
             {"slices": top, "slices_tested": tested, "overall_error_rate": overall,
@@ -109,34 +116,42 @@ class PerformanceSlicesDetector:
             mitigation_for("underperforming-slice"),
         )]
 
-    def _score(self, codes, labels, errors, cols) -> list[dict]:
+    def _score(self, codes, labels, residual, raw, cols) -> list[dict]:
+        """Welch z-test of each slice's mean residual error against the rest's."""
         k = len(labels)
         n = np.bincount(codes, minlength=k).astype(float)
-        e = np.bincount(codes, weights=errors, minlength=k)
-        n_all, e_all = len(errors), errors.sum()
+        s1 = np.bincount(codes, weights=residual, minlength=k)
+        s2 = np.bincount(codes, weights=residual**2, minlength=k)
+        r = np.bincount(codes, weights=raw, minlength=k)
+        n_all, s1_all, s2_all, r_all = len(raw), residual.sum(), (residual**2).sum(), raw.sum()
         out = []
         for i in np.flatnonzero(n >= self.min_slice_size):
             n_rest = n_all - n[i]
             if n_rest < self.min_slice_size:
                 continue
-            p1, p2 = e[i] / n[i], (e_all - e[i]) / n_rest
-            pooled = e_all / n_all
-            se = np.sqrt(pooled * (1 - pooled) * (1 / n[i] + 1 / n_rest))
-            z = (p1 - p2) / se if se > 0 else 0.0
+            m1, m2 = s1[i] / n[i], (s1_all - s1[i]) / n_rest
+            v1 = max(s2[i] / n[i] - m1**2, 0.0)
+            v2 = max((s2_all - s2[i]) / n_rest - m2**2, 0.0)
+            se = np.sqrt(v1 / n[i] + v2 / n_rest)
+            z = (m1 - m2) / se if se > 0 else 0.0
+            error_rate = r[i] / n[i]
             out.append({"slice": labels[i], "columns": cols, "n": int(n[i]),
-                        "error_rate": float(p1), "rest_error_rate": float(p2), "z": float(z),
+                        "error_rate": float(error_rate),
+                        "rest_error_rate": float((r_all - r[i]) / n_rest),
+                        "expected_error_rate": float(error_rate - m1),
+                        "excess": float(m1 - m2), "z": float(z),
                         "p_value": float(stats.norm.sf(z))})
         return out
 
     @staticmethod
     def _drop_redundant(slices: list[dict]) -> list[dict]:
         """A pair slice must be worse than each of its single-column parents to be kept."""
-        singles = {s["slice"]: s["error_rate"] for s in slices if len(s["columns"]) == 1}
+        singles = {s["slice"]: s["excess"] for s in slices if len(s["columns"]) == 1}
         kept = []
         for s in slices:
             if len(s["columns"]) == 2:
                 parents = s["slice"].split(" and ")
-                if any(singles.get(p, 0) >= s["error_rate"] - 0.02 for p in parents):
+                if any(singles.get(p, 0) >= s["excess"] - 0.02 for p in parents):
                     continue
             kept.append(s)
         return kept

@@ -79,8 +79,10 @@ class SpuriousCorrelationDetector:
             top = max(drops, key=drops.get)
             share = drops[top] / total
             model_auc = ctx.metrics.get("auc") or _auc(y, ctx.base_on_sample())
-            if (share >= self.dominant_share and top in single
-                    and single[top] >= model_auc - 0.02 and single[top] < self.leakage_auc):
+            # only a near-perfect model that one feature matches is suspicious; a strong
+            # legitimate signal in an ordinary model is not
+            if (share >= self.dominant_share and top in single and model_auc >= 0.9
+                    and single[top] >= model_auc - 0.01 and single[top] < self.leakage_auc):
                 findings.append(self._dominant(top, share, single[top], model_auc, drops))
         return findings
 

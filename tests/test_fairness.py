@@ -1,0 +1,74 @@
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import fit_logistic, people
+from fairlearn.metrics import (
+    MetricFrame,
+    false_negative_rate,
+    false_positive_rate,
+    selection_rate,
+    true_positive_rate,
+)
+from sklearn.metrics import precision_score
+
+from failwell.scan import make_dataset, scan
+from failwell.scan.detectors._common import group_codes
+from failwell.scan.detectors.fairness import group_table
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_group_table_matches_fairlearn(seed):
+    rng = np.random.default_rng(seed)
+    n = 3000
+    frame = pd.DataFrame({"g": rng.choice(["x", "y", "z"], n), "h": rng.choice(["p", "q"], n)})
+    y = rng.integers(0, 2, n)
+    d = (rng.random(n) < 0.3 + 0.2 * (frame["g"] == "x")).astype(int)
+    codes, labels = group_codes(frame, ["g", "h"])
+    ours = {r["group"]: r for r in group_table(y, d, codes, labels)}
+    mf = MetricFrame(
+        metrics={"selection_rate": selection_rate, "false_positive_rate": false_positive_rate,
+                 "false_negative_rate": false_negative_rate,
+                 "true_positive_rate": true_positive_rate,
+                 "precision": lambda a, b: precision_score(a, b, zero_division=0)},
+        y_true=y, y_pred=d, sensitive_features=frame[["g", "h"]],
+    )
+    for (g, h), row in mf.by_group.iterrows():
+        for metric in row.index:
+            assert ours[f"{g} | {h}"][metric] == pytest.approx(row[metric], abs=1e-12)
+
+
+def _scan(frame, model, **kw):
+    ds = make_dataset(frame, target="hired", protected=["gender", "group"],
+                      features=["skill", "experience", "gender", "group"], **kw)
+    return scan(ds, model, detectors=["group-fairness"])
+
+
+def test_biased_model_is_flagged_with_attribute_and_metrics():
+    train = people(5000, seed=1, label_bias=2.0)
+    model = fit_logistic(train, ["skill", "experience", "gender"])
+    result = _scan(people(4000, seed=2), model)
+    flagged = [f for f in result.findings if f.evidence["attributes"] == ["gender"]]
+    assert len(flagged) == 1
+    names = {m.name for m in flagged[0].metrics}
+    assert "disparate_impact_ratio" in names
+    assert flagged[0].metric("disparate_impact_ratio").value < 0.8
+    # the group attribute is irrelevant to this model: no finding for it alone
+    assert not [f for f in result.findings if f.evidence["attributes"] == ["group"]]
+
+
+@pytest.mark.parametrize("seed", [3, 4, 5])
+def test_fair_model_has_no_fairness_finding(seed):
+    model = fit_logistic(people(4000, seed=seed), ["skill", "experience"])
+    assert _scan(people(4000, seed=seed + 100), model).findings == []
+
+
+def test_small_group_is_uncertain_not_a_finding():
+    frame = people(3000, seed=7)
+    frame.loc[:19, "group"] = "tiny"  # 20 rows, every one wrongly rejected below
+    frame.loc[:19, "hired"] = 1
+    frame["decision"] = (frame["skill"] > 0).astype(int)
+    frame.loc[:19, "decision"] = 0
+    ds = make_dataset(frame, target="hired", prediction="decision", protected=["group"])
+    result = scan(ds, detectors=["group-fairness"])
+    assert result.findings == []
+    assert "fairness.group.false_negative_rate_gap" in result.metrics
