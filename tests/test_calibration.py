@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -39,7 +41,7 @@ def test_ece_matches_plain_numpy():
     correct = (p >= 0.5).astype(int) == y
     edges = np.linspace(0.5, 1.0, 11)
     ece = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         m = (conf >= lo) & ((conf < hi) if hi < 1 else (conf <= hi))
         if m.any():
             ece += m.mean() * abs(conf[m].mean() - correct[m].mean())

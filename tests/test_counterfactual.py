@@ -1,11 +1,11 @@
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import fit_logistic, people
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
+from conftest import fit_logistic, people
 from failwell.scan import CallableModel, make_dataset, scan
 from failwell.scan.detectors.counterfactual import cramers_v
 from failwell.scan.detectors.textswap import swap_gender_terms

@@ -1,8 +1,8 @@
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import people
 
+from conftest import people
 from failwell.mitigate import resample_balanced, reweighing
 from failwell.scan import ScanConfig, make_dataset, scan
 

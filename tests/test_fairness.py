@@ -1,7 +1,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import fit_logistic, people
 from fairlearn.metrics import (
     MetricFrame,
     false_negative_rate,
@@ -11,6 +10,7 @@ from fairlearn.metrics import (
 )
 from sklearn.metrics import precision_score
 
+from conftest import fit_logistic, people
 from failwell.scan import make_dataset, scan
 from failwell.scan.detectors._common import group_codes
 from failwell.scan.detectors.fairness import group_table

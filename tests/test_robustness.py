@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
-from conftest import fit_logistic, people
 from sklearn.neighbors import KNeighborsClassifier
 
+from conftest import fit_logistic, people
 from failwell.scan import make_dataset, scan
 from failwell.scan.detectors.robustness import add_typo, perturb_numeric
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-from conftest import fit_logistic, people
 
+from conftest import fit_logistic, people
 from failwell.scan import make_dataset, scan
 
 

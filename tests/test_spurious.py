@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
-from conftest import fit_logistic, people
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 
+from conftest import people
 from failwell.scan import make_dataset, scan
 from failwell.scan.detectors.spurious import single_feature_auc
 

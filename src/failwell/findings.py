@@ -212,12 +212,16 @@ class ScanResult:
         if not text.lstrip().startswith("{"):
             path = Path(text_or_path)
             if not path.is_file():
-                raise InputError(f"No scan result at {path}: give a JSON file from 'failwell scan'.")
+                raise InputError(
+                    f"No scan result at {path}: give a JSON file from 'failwell scan'."
+                )
             text = path.read_text(encoding="utf-8")
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise InputError(f"Scan result is not valid JSON ({exc.msg}, line {exc.lineno}).")
+            raise InputError(
+                f"Scan result is not valid JSON ({exc.msg}, line {exc.lineno})."
+            ) from None
         if not isinstance(data, dict) or "findings" not in data:
             raise InputError("Scan result JSON must be an object with 'findings'.")
         return cls.from_dict(data)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["reweighing", "resample_balanced"]
+__all__ = ["resample_balanced", "reweighing"]
 
 
 def _cells(groups, labels) -> tuple[np.ndarray, np.ndarray]:
@@ -48,7 +48,7 @@ def resample_balanced(groups, labels, *, seed: int = 0) -> np.ndarray:
     out = []
     for c in np.unique(cell):
         rows = np.flatnonzero(cell == c)
-        target = int(round(weights[rows[0]] * len(rows)))
+        target = round(float(weights[rows[0]]) * len(rows))
         out.append(rng.choice(rows, size=target, replace=True))
     idx = np.concatenate(out) if out else np.zeros(0, dtype=int)
     return np.sort(idx[:n] if len(idx) > n else idx)

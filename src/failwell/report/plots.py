@@ -6,6 +6,8 @@ matplotlib is the optional ``plots`` extra; without it the report simply has no 
 from __future__ import annotations
 
 import io
+import math
+import warnings
 
 from failwell.findings import Finding, ScanResult
 
@@ -21,19 +23,24 @@ def plots_for(result: ScanResult) -> dict[int, list[str]]:
         return {}
     out: dict[int, list[str]] = {}
     for i, finding in enumerate(result.sorted_findings()):
-        svgs = []
-        if finding.failure_mode == "group-unfairness":
-            svgs.append(_group_bars(plt, finding))
-        if finding.failure_mode == "overconfidence":
-            svgs.append(_calibration(plt, finding))
-        if svgs:
-            out[i] = svgs
+        draw = PLOTTERS.get(finding.failure_mode)
+        if draw is None:
+            continue
+        try:
+            out[i] = [draw(plt, finding)]
+        except Exception as exc:  # a plot must never cost the user the report
+            warnings.warn(f"failwell: plot for {finding.title!r} skipped: {exc}", stacklevel=2)
+            plt.close("all")
     return out
+
+
+def _finite(x) -> float:
+    return float(x) if isinstance(x, int | float) and math.isfinite(x) else 0.0
 
 
 def _svg(plt, fig) -> str:
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight")
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
     text = buf.getvalue()
     return text[text.index("<svg"):]
@@ -45,9 +52,9 @@ def _group_bars(plt, finding: Finding) -> str:
     fig, ax = plt.subplots(figsize=(7, 3))
     width = 0.8 / max(len(groups), 1)
     for j, g in enumerate(groups):
-        values = [g.get(m) or 0 for m in metrics]
-        errs = [[v - g[f"{m}_ci"][0] for m, v in zip(metrics, values, strict=True)],
-                [g[f"{m}_ci"][1] - v for m, v in zip(metrics, values, strict=True)]]
+        values = [_finite(g.get(m)) for m in metrics]
+        errs = [[max(v - g[f"{m}_ci"][0], 0.0) for m, v in zip(metrics, values, strict=True)],
+                [max(g[f"{m}_ci"][1] - v, 0.0) for m, v in zip(metrics, values, strict=True)]]
         ax.bar([i + j * width for i in range(len(metrics))], values, width, yerr=errs,
                capsize=2, label=f"{g['group']} (n={g['n']})")
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(metrics))])
@@ -68,3 +75,6 @@ def _calibration(plt, finding: Finding) -> str:
     ax.set_ylabel("accuracy")
     ax.legend(fontsize=8)
     return _svg(plt, fig)
+
+
+PLOTTERS = {"group-unfairness": _group_bars, "overconfidence": _calibration}

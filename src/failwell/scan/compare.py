@@ -53,9 +53,7 @@ def load_metrics(source: str | Path | dict | ScanResult) -> dict[str, float]:
             data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise InputError(f"{path} is not valid JSON ({exc.msg}, line {exc.lineno}).") from None
-    if "findings" in data and "metrics" in data:
-        data = data["metrics"]
-    elif "metrics" in data and isinstance(data["metrics"], dict):
+    if isinstance(data.get("metrics"), dict):  # a scan result, or {"metrics": {...}}
         data = data["metrics"]
     metrics = {k: float(v) for k, v in data.items() if isinstance(v, int | float)}
     if not metrics:

@@ -141,7 +141,8 @@ def load_model(spec: str | Path, *, trust: bool = False) -> ModelAdapter:
         raise InputError(f"No model file at {path}.")
     suffix = path.suffix.lower()
     if suffix == ".skops":
-        return SklearnModel(_load_skops(path, trust), name=path.name, fingerprint=_file_digest(path))
+        estimator = _load_skops(path, trust)
+        return SklearnModel(estimator, name=path.name, fingerprint=_file_digest(path))
     if suffix == ".onnx":
         return OnnxModel(path)
     if suffix in PICKLE_SUFFIXES:

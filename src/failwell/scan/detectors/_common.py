@@ -36,7 +36,9 @@ def mitigation_for(mode_id: str, extra: str = "") -> str:
     return "; ".join(lines)
 
 
-def severity_by(value: float, medium: float, high: float, critical: float | None = None) -> Severity:
+def severity_by(
+    value: float, medium: float, high: float, critical: float | None = None
+) -> Severity:
     """Grade ``value`` (larger is worse) against increasing cut-offs."""
     if critical is not None and value >= critical:
         return Severity.CRITICAL

@@ -9,7 +9,7 @@ tried, so a model whose errors are spread evenly yields nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import combinations
+from itertools import combinations, pairwise
 from typing import ClassVar
 
 import numpy as np
@@ -31,8 +31,7 @@ def slice_codes(col: pd.Series, bins: int = 4, top: int = 20) -> tuple[np.ndarra
         inner = edges[1:-1]
         codes = np.searchsorted(inner, x, side="right")
         labels = [f"{name} < {inner[0]:g}"] if len(inner) else [f"{name} (all)"]
-        labels += [f"{lo:g} <= {name} < {hi:g}" for lo, hi in zip(inner[:-1], inner[1:],
-                                                                     strict=True)]
+        labels += [f"{lo:g} <= {name} < {hi:g}" for lo, hi in pairwise(inner)]
         if len(inner):
             labels.append(f"{name} >= {inner[-1]:g}")
         missing = np.isnan(x)
