@@ -56,7 +56,7 @@ def boundary(fn):
         try:
             return fn(*args, **kwargs)
         except FailwellError as exc:
-            err.print(f"[bold red]Error:[/] {exc}", highlight=False)
+            err.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_USAGE) from None
 
     return wrapper
@@ -190,6 +190,7 @@ def _exit_for(result, fail_on: str) -> None:
     errors = result.errors
     for o in errors:
         err.print(f"[bold red]Detector {o.detector!r} failed:[/] {o.message.splitlines()[0]}",
+                  soft_wrap=True,
                   highlight=False)
     if errors:
         err.print(f"[red]Scan incomplete: {len(errors)} detector(s) failed.[/]")
