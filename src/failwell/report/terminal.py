@@ -19,13 +19,12 @@ def build_renderable(result: ScanResult) -> Group:
     findings = result.sorted_findings()
     table = Table(title=f"{len(findings)} finding(s)", expand=True, show_lines=True)
     table.add_column("severity", no_wrap=True)
-    table.add_column("failure mode", no_wrap=True)
-    table.add_column("finding", ratio=3)
-    table.add_column("key metrics", min_width=30)
+    table.add_column("finding", ratio=1)
     for f in findings:
-        metrics = "\n".join(f"{m.name} = {m.value:.3g}" for m in f.metrics[:3])
-        table.add_row(f"[{COLOURS[f.severity]}]{f.severity}[/]", f.failure_mode,
-                      f"[bold]{f.title}[/]\n{f.summary}", metrics)
+        metrics = ", ".join(f"{m.name} = {m.value:.3g}" for m in f.metrics[:3])
+        table.add_row(f"[{COLOURS[f.severity]}]{f.severity}[/]",
+                      f"[bold]{f.title}[/] [dim]({f.failure_mode})[/]\n{f.summary}\n"
+                      f"[dim]{metrics}[/]")
     parts.append(table if findings else Panel("No findings.", style="green"))
     notes = [o for o in result.outcomes if o.status != "ran"]
     if notes:
