@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test bench bench-peers clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH (or: make PYTHON=python3 ...)"; exit 2; }
@@ -22,6 +22,9 @@ test: $(STAMP)  ## Lint, then the whole test suite.
 
 bench: $(STAMP)  ## Speed and memory targets (see benchmarks/README.md).
 	$(BIN)/python benchmarks/bench_scan.py
+
+bench-peers: $(STAMP)  ## failwell vs Giskard 2.x and Deepchecks, each in its own venv.
+	$(BIN)/python benchmarks/bench_peers.py
 
 clean:
 	rm -rf $(VENV) failwell-demo .pytest_cache .ruff_cache

@@ -42,6 +42,21 @@ def test_train_test_overlap_is_leakage():
     assert leak.metric("train_test_overlap").value == pytest.approx(100 / 1100)
 
 
+def test_identical_coarse_features_by_chance_are_not_leakage():
+    """Distinct people sharing a few coarse values is not leakage (chance level measured)."""
+    rng = np.random.default_rng(0)
+
+    def coarse(n):
+        return pd.DataFrame({"age_band": rng.integers(0, 3, n), "sex": rng.choice(["F", "M"], n),
+                             "hired": rng.integers(0, 2, n)})
+
+    train, test = coarse(2000), coarse(1000)
+    ds = make_dataset(test, target="hired")
+    result = scan(ds, detectors=["data-audit"], config=ScanConfig(reference=train))
+    assert result.metrics["data.train_test_overlap"] == 1.0
+    assert not [f for f in result.findings if f.failure_mode == "leakage"]
+
+
 def test_reweighing_makes_group_and_label_independent():
     frame = people(5000, seed=5, label_bias=2.0)
     w = reweighing(frame["gender"], frame["hired"])

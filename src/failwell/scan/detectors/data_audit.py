@@ -160,23 +160,34 @@ class DataAuditDetector:
         )]
 
     def _overlap(self, ctx: ScanContext) -> list[Finding]:
+        """Test rows found in the training data, beyond what chance explains.
+
+        Every shared column is compared (ids included, when present). Distinct people can
+        share a few low-cardinality feature values, so the reference's own duplicate rate on
+        the same columns is the chance level that overlap must clearly exceed.
+        """
         ref = ctx.config.reference
         if ref is None:
             return []
-        cols = [c for c in ctx.dataset.features if c in ref.columns]
+        cols = [c for c in ctx.dataset.frame.columns if c in ref.columns]
         test_h = pd.util.hash_pandas_object(ctx.dataset.frame[cols], index=False).to_numpy()
         ref_h = pd.util.hash_pandas_object(ref[cols], index=False).to_numpy()
         shared = np.isin(test_h, ref_h)
         share = float(shared.mean())
+        chance = float(pd.Series(ref_h).duplicated(keep=False).mean())
         ctx.log_metric("data.train_test_overlap", share)
-        if share == 0:
+        ctx.log_metric("data.reference_self_duplicate_share", chance)
+        if share <= chance + self.max_duplicate_share:
             return []
         return [Finding(
-            "leakage", severity_by(share, 0.0, 0.05, 0.25),
+            "leakage", severity_by(share - chance, 0.0, 0.05, 0.25),
             f"{int(shared.sum())} test rows also appear in the training data ({pct(share)})",
-            "Rows shared between training and evaluation make scores optimistic.",
+            f"Rows shared between training and evaluation make scores optimistic; by chance "
+            f"({pct(chance)} of training rows repeat each other on these columns) far fewer "
+            "would match.",
             self.name,
-            [Metric("train_test_overlap", share, 0.0)],
+            [Metric("train_test_overlap", share, chance + self.max_duplicate_share),
+             Metric("chance_overlap", chance)],
             {"example_rows": np.flatnonzero(shared)[:10].tolist(), "columns_compared": cols},
             mitigation_for("leakage"),
         )]
