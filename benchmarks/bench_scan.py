@@ -56,7 +56,7 @@ import json, resource, sys, time
 import numpy as np, pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 import failwell
-from failwell.scan import ScanConfig, make_dataset, scan
+from failwell.scanner import ScanConfig, make_dataset, scan
 
 def rss_mb():
     for line in open("/proc/self/status"):

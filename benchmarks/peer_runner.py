@@ -37,7 +37,7 @@ def train_model(train: pd.DataFrame):
 
 
 def run_failwell(train, test, model):
-    from failwell.scan import ScanConfig, make_dataset, scan
+    from failwell.scanner import ScanConfig, make_dataset, scan
 
     t0 = time.perf_counter()
     ds = make_dataset(test, target=TARGET, protected=["race", "sex"], features=[*FEATURES, "race"])

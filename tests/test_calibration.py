@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from failwell.scan import make_dataset, scan
-from failwell.scan.detectors.calibration import expected_calibration_error
+from failwell.scanner import make_dataset, scan
+from failwell.scanner.detectors.calibration import expected_calibration_error
 
 
 def _frame(n, seed, sharpen):

@@ -5,7 +5,7 @@ from typer.testing import CliRunner
 
 from failwell.cli import app
 from failwell.errors import InputError
-from failwell.scan.compare import MetricSpec, compare
+from failwell.scanner.compare import MetricSpec, compare
 
 
 def _files(tmp_path, old, new):

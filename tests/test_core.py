@@ -11,8 +11,8 @@ import pytest
 from conftest import people
 from failwell.errors import InputError, UnknownIdError
 from failwell.findings import Finding, Metric, ScanResult, Severity
-from failwell.scan import make_dataset, registry, scan
-from failwell.scan.context import SkipDetector
+from failwell.scanner import make_dataset, registry, scan
+from failwell.scanner.context import SkipDetector
 from failwell.taxonomy import load_catalog
 
 REPO = Path(__file__).resolve().parents[1]
@@ -152,3 +152,11 @@ def test_import_is_lazy():
     code = "import sys, failwell.cli; print('pandas' in sys.modules, 'sklearn' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_public_api_stays_callable_after_submodule_imports():
+    import failwell
+    import failwell.scanner.runner
+
+    assert callable(failwell.scan) and callable(failwell.make_dataset)
+    assert callable(failwell.mitigate.reweighing)

@@ -6,9 +6,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from conftest import fit_logistic, people
-from failwell.scan import CallableModel, make_dataset, scan
-from failwell.scan.detectors.counterfactual import cramers_v
-from failwell.scan.detectors.textswap import swap_gender_terms
+from failwell.scanner import CallableModel, make_dataset, scan
+from failwell.scanner.detectors.counterfactual import cramers_v
+from failwell.scanner.detectors.textswap import swap_gender_terms
 
 
 def _cf(frame, model, features, **kw):

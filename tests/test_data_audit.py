@@ -4,7 +4,7 @@ import pytest
 
 from conftest import people
 from failwell.mitigate import resample_balanced, reweighing
-from failwell.scan import ScanConfig, make_dataset, scan
+from failwell.scanner import ScanConfig, make_dataset, scan
 
 
 def _audit(frame, **kw):

@@ -11,9 +11,9 @@ from fairlearn.metrics import (
 from sklearn.metrics import precision_score
 
 from conftest import fit_logistic, people
-from failwell.scan import make_dataset, scan
-from failwell.scan.detectors._common import group_codes
-from failwell.scan.detectors.fairness import group_table
+from failwell.scanner import make_dataset, scan
+from failwell.scanner.detectors._common import group_codes
+from failwell.scanner.detectors.fairness import group_table
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

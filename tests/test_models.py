@@ -6,8 +6,8 @@ from sklearn.linear_model import LogisticRegression
 
 from conftest import fit_logistic, people
 from failwell.errors import InputError, ModelError, UntrustedModelError
-from failwell.scan import CallableModel, load_model, make_dataset, scan
-from failwell.scan.models import SklearnModel
+from failwell.scanner import CallableModel, load_model, make_dataset, scan
+from failwell.scanner.models import SklearnModel
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,8 @@ import pytest
 from sklearn.neighbors import KNeighborsClassifier
 
 from conftest import fit_logistic, people
-from failwell.scan import make_dataset, scan
-from failwell.scan.detectors.robustness import add_typo, perturb_numeric
+from failwell.scanner import make_dataset, scan
+from failwell.scanner.detectors.robustness import add_typo, perturb_numeric
 
 
 def _scan(model, seed=2):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from conftest import fit_logistic, people
-from failwell.scan import make_dataset, scan
+from failwell.scanner import make_dataset, scan
 
 
 def _noisy_slice(frame, seed):

@@ -4,8 +4,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 
 from conftest import people
-from failwell.scan import make_dataset, scan
-from failwell.scan.detectors.spurious import single_feature_auc
+from failwell.scanner import make_dataset, scan
+from failwell.scanner.detectors.spurious import single_feature_auc
 
 
 def _with_scanner(frame, seed, marker: bool):

@@ -28,13 +28,14 @@ _EXPORTS = {
     "Metric": "failwell.findings",
     "ScanResult": "failwell.findings",
     "Severity": "failwell.findings",
-    "ScanConfig": "failwell.scan",
-    "compare": "failwell.scan",
-    "load_model": "failwell.scan",
-    "make_dataset": "failwell.scan",
-    "scan": "failwell.scan",
+    "ScanConfig": "failwell.scanner",
+    "compare": "failwell.scanner",
+    "load_model": "failwell.scanner",
+    "make_dataset": "failwell.scanner",
+    "scan": "failwell.scanner",
     "load_catalog": "failwell.taxonomy",
 }
+_SUBMODULES = {"mitigate", "report", "scanner"}
 
 __all__ = sorted(_EXPORTS)
 
@@ -42,4 +43,6 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"failwell.{name}")
     raise AttributeError(f"module 'failwell' has no attribute {name!r}")

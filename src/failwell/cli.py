@@ -130,8 +130,8 @@ def scan(
     max_model_rows: Annotated[int, typer.Option(
         help="Rows re-predicted for counterfactuals and perturbations.")] = 50_000,
 ) -> None:
-    from failwell.scan import ScanConfig, load_model, make_dataset, read_table
-    from failwell.scan import scan as run_scan
+    from failwell.scanner import ScanConfig, load_model, make_dataset, read_table
+    from failwell.scanner import scan as run_scan
 
     dataset = make_dataset(
         data, target=target, prediction=prediction,
@@ -214,7 +214,7 @@ def compare(
     fail_on: Annotated[str, typer.Option(callback=_check_severity)] = "medium",
 ) -> None:
     """Flag a proxy objective: the proxy metric improved while a guardrail got worse."""
-    from failwell.scan.compare import compare as run_compare
+    from failwell.scanner.compare import compare as run_compare
 
     result = run_compare(old, new, proxy=proxy, guardrails=guardrail, tolerance=tolerance)
     if fmt == "terminal" and output is None:
@@ -239,7 +239,7 @@ def detectors(
     """List the detectors (built-in and plugins), their failure modes and parameters."""
     import json
 
-    from failwell.scan.registry import available_detectors, describe
+    from failwell.scanner.registry import available_detectors, describe
 
     rows = [describe(cls) for cls in available_detectors().values()]
     if fmt == "json":

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from failwell.errors import InputError
 from failwell.findings import ScanResult
-from failwell.scan import ScanConfig, make_dataset, scan
+from failwell.scanner import ScanConfig, make_dataset, scan
 
 COMPAS_FILE = "compas-scores-two-years.csv"
 PROPUBLICA_FILTER = (

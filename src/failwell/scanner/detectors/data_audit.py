@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from failwell.findings import Finding, Metric, Severity
-from failwell.scan.context import ScanContext
-from failwell.scan.detectors._common import group_codes, mitigation_for, pct, severity_by
+from failwell.scanner.context import ScanContext
+from failwell.scanner.detectors._common import group_codes, mitigation_for, pct, severity_by
 from failwell.stats import two_proportion_pvalue, wilson_interval
 
 

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 from failwell.findings import Finding, Metric
-from failwell.scan.context import ScanContext
-from failwell.scan.detectors._common import group_codes, mitigation_for, pct, severity_by
-from failwell.scan.detectors.textswap import swap_gender_terms
+from failwell.scanner.context import ScanContext
+from failwell.scanner.detectors._common import group_codes, mitigation_for, pct, severity_by
+from failwell.scanner.detectors.textswap import swap_gender_terms
 
 
 def cramers_v(a: np.ndarray, b: np.ndarray) -> float:

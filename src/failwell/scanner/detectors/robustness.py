@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from failwell.findings import Finding, Metric
-from failwell.scan.context import ScanContext, SkipDetector
-from failwell.scan.detectors._common import mitigation_for, pct, severity_by
+from failwell.scanner.context import ScanContext, SkipDetector
+from failwell.scanner.detectors._common import mitigation_for, pct, severity_by
 
 
 def add_typo(text: str, rng: np.random.Generator) -> str:

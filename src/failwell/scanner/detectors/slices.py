@@ -17,8 +17,8 @@ import pandas as pd
 from scipy import stats
 
 from failwell.findings import Finding, Metric
-from failwell.scan.context import ScanContext
-from failwell.scan.detectors._common import group_codes, mitigation_for, pct, severity_by
+from failwell.scanner.context import ScanContext
+from failwell.scanner.detectors._common import group_codes, mitigation_for, pct, severity_by
 
 
 def slice_codes(col: pd.Series, bins: int = 4, top: int = 20) -> tuple[np.ndarray, list[str]]:

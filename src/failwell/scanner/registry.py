@@ -2,7 +2,7 @@
 
 A detector is a dataclass whose fields are its parameters (with defaults), plus class-level
 ``name``, ``failure_modes`` and ``description``, and ``run(ctx) -> list[Finding]``. A detector
-that cannot run raises :class:`~failwell.scan.context.SkipDetector` with the reason.
+that cannot run raises :class:`~failwell.scanner.context.SkipDetector` with the reason.
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ ENTRY_POINT_GROUP = "failwell.detectors"
 # Built-ins are simply the first plugins (as datasette's DEFAULT_PLUGINS): listed here so a
 # checkout that was not pip-installed still finds them; pyproject registers the same names.
 BUILTIN_DETECTORS = {
-    "data-audit": "failwell.scan.detectors.data_audit:DataAuditDetector",
-    "group-fairness": "failwell.scan.detectors.fairness:GroupFairnessDetector",
-    "counterfactual": "failwell.scan.detectors.counterfactual:CounterfactualDetector",
-    "spurious-correlation": "failwell.scan.detectors.spurious:SpuriousCorrelationDetector",
-    "robustness": "failwell.scan.detectors.robustness:RobustnessDetector",
-    "overconfidence": "failwell.scan.detectors.calibration:OverconfidenceDetector",
-    "performance-slices": "failwell.scan.detectors.slices:PerformanceSlicesDetector",
+    "data-audit": "failwell.scanner.detectors.data_audit:DataAuditDetector",
+    "group-fairness": "failwell.scanner.detectors.fairness:GroupFairnessDetector",
+    "counterfactual": "failwell.scanner.detectors.counterfactual:CounterfactualDetector",
+    "spurious-correlation": "failwell.scanner.detectors.spurious:SpuriousCorrelationDetector",
+    "robustness": "failwell.scanner.detectors.robustness:RobustnessDetector",
+    "overconfidence": "failwell.scanner.detectors.calibration:OverconfidenceDetector",
+    "performance-slices": "failwell.scanner.detectors.slices:PerformanceSlicesDetector",
 }
 
 

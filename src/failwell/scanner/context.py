@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from failwell.errors import InputError, ModelError
-from failwell.scan.models import ModelAdapter
-from failwell.scan.subject import Dataset
+from failwell.scanner.models import ModelAdapter
+from failwell.scanner.subject import Dataset
 
 
 class SkipDetector(Exception):

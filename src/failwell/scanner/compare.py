@@ -15,7 +15,7 @@ from typing import Any
 
 from failwell.errors import InputError
 from failwell.findings import Finding, Metric, ScanResult, Severity
-from failwell.scan.detectors._common import mitigation_for
+from failwell.scanner.detectors._common import mitigation_for
 
 # Metrics whose lower values are better; anything else defaults to higher-is-better.
 LOWER_IS_BETTER_HINTS = ("gap", "error", "ece", "flip_rate", "latency", "loss", "overlap",

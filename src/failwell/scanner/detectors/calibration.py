@@ -14,8 +14,8 @@ from typing import ClassVar
 import numpy as np
 
 from failwell.findings import Finding, Metric, Severity
-from failwell.scan.context import ScanContext, SkipDetector
-from failwell.scan.detectors._common import mitigation_for, pct
+from failwell.scanner.context import ScanContext, SkipDetector
+from failwell.scanner.detectors._common import mitigation_for, pct
 
 
 def reliability_bins(p: np.ndarray, y: np.ndarray, bins: int = 10) -> list[dict]:

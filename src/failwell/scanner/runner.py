@@ -15,10 +15,10 @@ import pandas as pd
 
 from failwell.errors import FailwellError
 from failwell.findings import DetectorOutcome, ScanResult
-from failwell.scan import registry
-from failwell.scan.context import Progress, ScanConfig, ScanContext, SkipDetector
-from failwell.scan.models import ModelAdapter, SklearnModel, as_model
-from failwell.scan.subject import Dataset
+from failwell.scanner import registry
+from failwell.scanner.context import Progress, ScanConfig, ScanContext, SkipDetector
+from failwell.scanner.models import ModelAdapter, SklearnModel, as_model
+from failwell.scanner.subject import Dataset
 
 
 def scan(

@@ -17,8 +17,8 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from failwell.findings import Finding, Metric, Severity
-from failwell.scan.context import ScanContext, SkipDetector
-from failwell.scan.detectors._common import group_codes, mitigation_for, pct
+from failwell.scanner.context import ScanContext, SkipDetector
+from failwell.scanner.detectors._common import group_codes, mitigation_for, pct
 
 
 def single_feature_auc(col: pd.Series, y: np.ndarray, seed: int = 0) -> float:

@@ -14,8 +14,8 @@ from typing import ClassVar
 import numpy as np
 
 from failwell.findings import Finding, Metric, Severity
-from failwell.scan.context import ScanContext
-from failwell.scan.detectors._common import group_codes, mitigation_for, pct
+from failwell.scanner.context import ScanContext
+from failwell.scanner.detectors._common import group_codes, mitigation_for, pct
 from failwell.stats import diff_interval, two_proportion_pvalue, wilson_interval
 
 # metric -> (numerator count, denominator count) in the per-group table
