@@ -1,0 +1,36 @@
+"""Docs that cannot drift: commands and detectors named in the README exist, and vice versa."""
+
+import re
+from pathlib import Path
+
+import typer.main
+
+from failwell.cli import app
+from failwell.scanner.registry import available_detectors
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+
+
+def test_readme_commands_exist():
+    commands = set(typer.main.get_command(app).commands)
+    # commands as written in code blocks (line start) and code spans (after a backtick)
+    named = set(re.findall(r"(?:^|`)failwell ([a-z]+)", README, flags=re.M))
+    assert {"scan", "compare", "demo"} <= named
+    assert named <= commands, named - commands
+
+
+def test_every_detector_is_documented_in_the_readme():
+    table = README.split("## Detectors")[1].split("\n\n")[1]
+    documented = set(re.findall(r"^\| `([a-z-]+)` \|", table, flags=re.M))
+    assert documented == set(available_detectors())
+
+
+def test_makefile_targets_in_readme_exist():
+    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    for target in re.findall(r"make ([a-z-]+)", README):
+        assert re.search(rf"^{target}:", makefile, flags=re.M), target
+
+
+def test_ci_calls_the_readme_test_command():
+    ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
+    assert "make test" in README and "make test" in ci
