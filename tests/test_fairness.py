@@ -11,7 +11,7 @@ from fairlearn.metrics import (
 from sklearn.metrics import precision_score
 
 from conftest import fit_logistic, people
-from failwell.scanner import make_dataset, scan
+from failwell.scanner import ScanConfig, make_dataset, scan
 from failwell.scanner.detectors._common import group_codes
 from failwell.scanner.detectors.fairness import group_table
 
@@ -72,3 +72,16 @@ def test_small_group_is_uncertain_not_a_finding():
     result = scan(ds, detectors=["group-fairness"])
     assert result.findings == []
     assert "fairness.group.false_negative_rate_gap" in result.metrics
+
+
+def test_group_with_wide_interval_is_uncertain_even_above_min_size():
+    frame = people(3000, seed=8)
+    frame.loc[:39, "group"] = "small"  # 40 rows: above 30, but a +-15 point interval
+    frame["decision"] = (frame["skill"] > 0).astype(int)
+    frame.loc[:39, "decision"] = (np.arange(40) < 12).astype(int)  # 30 % selected vs ~50 %
+    ds = make_dataset(frame, target="hired", prediction="decision", protected=["group"])
+    result = scan(ds, detectors=["group-fairness"])
+    assert result.findings == []
+    # with the interval rule off, the same data is a finding: the rule is what held it back
+    loose = scan(ds, detectors=["group-fairness"], config=ScanConfig(max_ci_width=1.0))
+    assert [f.evidence["attributes"] for f in loose.findings] == [["group"]]

@@ -18,9 +18,15 @@ def _env() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["pct"] = lambda x: "–" if x is None else f"{100 * x:.1f}%"
+    env.filters["pct"] = _pct
     env.filters["num"] = _num
     return env
+
+
+def _pct(x) -> str:
+    if not isinstance(x, int | float) or x != x:  # None or NaN
+        return "–"
+    return f"{100 * x:.1f}%"
 
 
 def _num(x) -> str:

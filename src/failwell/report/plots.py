@@ -61,7 +61,7 @@ def _group_bars(plt, finding: Finding) -> str:
     ax.set_xticklabels([m.replace("_", " ") for m in metrics])
     ax.set_ylim(0, 1)
     ax.set_ylabel("rate (95% CI)")
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return _svg(plt, fig)
 
 

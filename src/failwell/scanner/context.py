@@ -36,6 +36,7 @@ class ScanConfig:
     max_model_rows: int = 50_000  # rows re-predicted for counterfactuals/perturbations
     batch_size: int = 65_536
     min_group_size: int = 30
+    max_ci_width: float = 0.2  # a group whose 95% interval is wider is "uncertain"
     alpha: float = 0.05
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     reference: pd.DataFrame | None = None  # training data, for overlap checks

@@ -89,9 +89,13 @@ class DataAuditDetector:
             codes, labels = group_codes(ctx.dataset.frame, [attr])
             n = np.bincount(codes, minlength=len(labels))
             pos = np.bincount(codes, weights=y, minlength=len(labels))
-            rows = [{"group": lab, "n": int(n[i]), "positives": int(pos[i]),
-                     "base_rate": pos[i] / n[i], "ci": list(wilson_interval(pos[i], n[i])),
-                     "uncertain": bool(n[i] < min_n)} for i, lab in enumerate(labels)]
+            rows = []
+            for i, lab in enumerate(labels):
+                ci = wilson_interval(pos[i], n[i])
+                rows.append({"group": lab, "n": int(n[i]), "positives": int(pos[i]),
+                             "base_rate": pos[i] / n[i], "ci": list(ci),
+                             "uncertain": bool(n[i] < min_n
+                                               or ci[1] - ci[0] > ctx.config.max_ci_width)})
             ok = [r for r in rows if not r["uncertain"]]
             if len(ok) < 2:
                 continue

@@ -92,12 +92,14 @@ class GroupFairnessDetector:
 
     def _judge(self, ctx: ScanContext, attrs: list[str], table: list[dict]) -> Finding | None:
         min_n, alpha = ctx.config.min_group_size, ctx.config.alpha / (len(GAP_METRICS) + 1)
+        width = ctx.config.max_ci_width
         key = " x ".join(attrs)
         for row in table:
-            row["uncertain"] = row["n"] < min_n
+            lo, hi = row["selection_rate_ci"]
+            row["uncertain"] = bool(row["n"] < min_n or hi - lo > width)
         metrics, comparisons = [], {}
 
-        sel = self._extremes(table, "selection_rate", min_n)
+        sel = self._extremes(table, "selection_rate", min_n, width)
         if sel:
             lo, hi = sel
             ratio = lo["selection_rate"] / hi["selection_rate"] if hi["selection_rate"] else 1.0
@@ -110,7 +112,7 @@ class GroupFairnessDetector:
         gaps = {}
         for metric in (*GAP_METRICS, "true_positive_rate"):
             num, den = RATES[metric]
-            ext = self._extremes(table, metric, min_n)
+            ext = self._extremes(table, metric, min_n, width)
             if not ext:
                 continue
             lo, hi = ext
@@ -143,15 +145,18 @@ class GroupFairnessDetector:
             detector=self.name,
             metrics=metrics,
             evidence={"attributes": attrs, "groups": table, "comparisons": comparisons,
-                      "min_group_size": min_n},
+                      "min_group_size": min_n, "max_ci_width": width},
             mitigation=mitigation_for("group-unfairness",
                                       "re-weight training rows with failwell.mitigate.reweighing"),
         )
 
     @staticmethod
-    def _extremes(table: list[dict], metric: str, min_n: int) -> tuple[dict, dict] | None:
+    def _extremes(table: list[dict], metric: str, min_n: int,
+                  max_width: float) -> tuple[dict, dict] | None:
+        """Lowest and highest groups among those measured precisely enough to compare."""
         den = RATES[metric][1]
-        rows = [r for r in table if r[den] >= min_n and not np.isnan(r[metric])]
+        rows = [r for r in table if r[den] >= min_n and not np.isnan(r[metric])
+                and r[f"{metric}_ci"][1] - r[f"{metric}_ci"][0] <= max_width]
         if len(rows) < 2:
             return None
         return min(rows, key=lambda r: r[metric]), max(rows, key=lambda r: r[metric])
