@@ -150,15 +150,16 @@ def test_untrusted_pickle(fair_csv, tmp_path):
     assert res.exit_code in (0, 1)
 
 
-def test_model_whose_predict_fails_names_the_detector(tmp_path, fair_csv):
+def test_model_needing_missing_columns_is_refused_up_front(tmp_path, fair_csv):
     frame = people(500, seed=0)
     model = fit_logistic(frame, ["skill", "experience"])
     path = tmp_path / "m.skops"
     sio.dump(model, path)
     broken = tmp_path / "broken.csv"
-    pd.read_csv(fair_csv).rename(columns={"skill": "talent"}).to_csv(broken, index=False)
-    out = _error(invoke("scan", broken, "--target", "hired", "--model", path, "--trust-model"))
-    assert "skill" in out
+    pd.read_csv(fair_csv).rename(columns={"skill": "skil"}).to_csv(broken, index=False)
+    out = _error(invoke("scan", broken, "--target", "hired", "--model", path))
+    assert "missing from the data: 'skill' (did you mean 'skil'?)" in out
+    assert "Detector" not in out  # refused up front, not six detector failures
 
 
 def test_predict_crash_inside_detector_is_reported_and_scan_continues(tmp_path, fair_csv):

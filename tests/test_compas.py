@@ -65,3 +65,21 @@ def test_demo_runs_and_writes_reports(compas_path, tmp_path):
     for name in ("compas-scores", "compas-model"):
         for suffix in ("html", "json", "md"):
             assert (tmp_path / f"{name}.{suffix}").stat().st_size > 500
+
+
+def test_decile_score_with_threshold_gives_the_same_rates(compas):
+    """--score decile_score --threshold 5 is ProPublica's Medium/High; deciles are no
+    probabilities, so no calibration column and no calibration detector."""
+    from failwell.scanner import make_dataset, scan
+
+    ds = make_dataset(compas, target="two_year_recid", score="decile_score", threshold=5,
+                      protected=["race"], features=["age", "priors_count"])
+    result = scan(ds)
+    rates = race_error_rates(result)
+    for race, (_, fpr, fnr) in PROPUBLICA_REFERENCE.items():
+        assert rates[race]["false_positive_rate"] == pytest.approx(fpr, abs=0.001)
+        assert rates[race]["false_negative_rate"] == pytest.approx(fnr, abs=0.001)
+        assert "calibration_gap" not in rates[race]
+    status = {o.detector: o for o in result.outcomes}
+    assert status["overconfidence"].status == "skipped"
+    assert "auc" in result.metrics  # a ranking metric is still fine on deciles

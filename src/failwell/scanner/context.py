@@ -25,7 +25,15 @@ class SkipDetector(Exception):
 @dataclass
 class Predictions:
     decisions: np.ndarray  # 0/1 int8
-    scores: np.ndarray | None  # P(positive) when the model gives one
+    scores: np.ndarray | None  # P(positive), or any score column (--score) thresholded
+
+    @property
+    def probabilities(self) -> np.ndarray | None:
+        """The scores if they are probabilities in [0, 1] (a decile score is not)."""
+        s = self.scores
+        if s is None or len(s) == 0 or np.nanmin(s) < 0 or np.nanmax(s) > 1:
+            return None
+        return s
 
 
 @dataclass
@@ -66,11 +74,13 @@ class ScanContext:
             raise SkipDetector("no protected attribute given (--protected COL)")
         return self.dataset.protected
 
-    def require_scores(self) -> np.ndarray:
-        scores = self.base().scores
-        if scores is None:
+    def require_probabilities(self) -> np.ndarray:
+        base = self.base()
+        if base.scores is None:
             raise SkipDetector("needs probability scores (a model with predict_proba or --score)")
-        return scores
+        if base.probabilities is None:
+            raise SkipDetector("scores are not probabilities in [0, 1]")
+        return base.probabilities
 
     # -- inputs -------------------------------------------------------------------------
     @property

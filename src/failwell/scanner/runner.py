@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from failwell.errors import FailwellError
+from failwell.errors import FailwellError, InputError
 from failwell.findings import DetectorOutcome, ScanResult
 from failwell.scanner import registry
 from failwell.scanner.context import Progress, ScanConfig, ScanContext, SkipDetector
@@ -100,7 +100,19 @@ def _params_of(detector) -> dict[str, Any]:
 
 
 def _bind(adapter: ModelAdapter | None, dataset: Dataset) -> ModelAdapter | None:
+    """Tell the model which label is positive; refuse a model whose inputs are missing."""
     if adapter is not None:
+        needed = adapter.input_columns or []
+        missing = [c for c in needed if c not in dataset.frame.columns]
+        if missing:
+            import difflib
+
+            hints = {c: difflib.get_close_matches(c, list(map(str, dataset.frame.columns)), 1)
+                     for c in missing}
+            said = ", ".join(f"{c!r}" + (f" (did you mean {h[0]!r}?)" if h else "")
+                             for c, h in hints.items())
+            raise InputError(f"The model {adapter.name} needs column(s) missing from the "
+                             f"data: {said}.")
         adapter.positive_label = dataset.positive_label
         if isinstance(adapter, SklearnModel):
             adapter.bind(dataset.positive_label)

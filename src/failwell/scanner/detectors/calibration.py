@@ -14,7 +14,7 @@ from typing import ClassVar
 import numpy as np
 
 from failwell.findings import Finding, Metric, Severity
-from failwell.scanner.context import ScanContext, SkipDetector
+from failwell.scanner.context import ScanContext
 from failwell.scanner.detectors._common import mitigation_for, pct
 
 
@@ -51,9 +51,7 @@ class OverconfidenceDetector:
     resamples: int = 200
 
     def run(self, ctx: ScanContext) -> list[Finding]:
-        p = ctx.require_scores()
-        if np.nanmin(p) < 0 or np.nanmax(p) > 1:
-            raise SkipDetector("scores are not probabilities in [0, 1]")
+        p = ctx.require_probabilities()
         y = ctx.dataset.y
         ece = expected_calibration_error(p, y)
         conf = np.maximum(p, 1 - p)

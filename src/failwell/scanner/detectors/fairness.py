@@ -31,7 +31,8 @@ GAP_METRICS = ("false_positive_rate", "false_negative_rate", "precision")
 
 def group_table(y: np.ndarray, d: np.ndarray, codes: np.ndarray, labels: list[str],
                 scores: np.ndarray | None = None) -> list[dict]:
-    """Per-group counts, rates and Wilson intervals (plus mean score when scores exist)."""
+    """Per-group counts, rates and Wilson intervals; with probabilities, the mean predicted
+    probability against the observed base rate (calibration in the large)."""
     k = len(labels)
 
     def count(mask: np.ndarray | None = None) -> np.ndarray:
@@ -84,7 +85,7 @@ class GroupFairnessDetector:
         findings = []
         for attrs in sets:
             codes, labels = group_codes(ctx.dataset.frame, attrs)
-            table = group_table(y, d, codes, labels, base.scores)
+            table = group_table(y, d, codes, labels, base.probabilities)
             finding = self._judge(ctx, attrs, table)
             if finding:
                 findings.append(finding)

@@ -68,8 +68,8 @@ class PerformanceSlicesDetector:
         ds = ctx.dataset
         base = ctx.base()
         raw = (base.decisions != ds.y).astype(float)
-        expected = np.zeros_like(raw) if base.scores is None else np.minimum(
-            base.scores, 1 - base.scores)
+        proba = base.probabilities
+        expected = np.zeros_like(raw) if proba is None else np.minimum(proba, 1 - proba)
         errors = raw - expected
         overall = float(raw.mean())
         ctx.log_metric("slices.overall_error", overall)
@@ -105,7 +105,7 @@ class PerformanceSlicesDetector:
             f"Error rate is {pct(head['error_rate'])} in '{head['slice']}' "
             f"({head['n']} rows) vs {pct(overall)} overall"
             + (f"; the model expected {pct(head['expected_error_rate'])} there."
-               if base.scores is not None else "."),
+               if proba is not None else "."),
             self.name,
             [Metric("worst_slice_excess_error", gap, self.min_gap),
              Metric("worst_slice_error_rate", head["error_rate"]),
