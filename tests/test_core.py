@@ -119,15 +119,29 @@ def test_third_party_detector_via_entry_point(tmp_path, monkeypatch):
     dist = tmp_path / "fw_plugin-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: fw-plugin\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[failwell.detectors]\nalways = fw_plugin:Always\n")
+    (tmp_path / "fw_broken.py").write_text(
+        "class Wrong:\n"
+        "    name = 'wrong'\n"
+        "    failure_modes = ('not-a-mode',)\n"
+        "    description = 'unknown id'\n"
+        "    def run(self, ctx):\n"
+        "        return []\n"
+    )
+    (dist / "entry_points.txt").write_text(
+        "[failwell.detectors]\nalways = fw_plugin:Always\nwrong = fw_broken:Wrong\n"
+        "missing = fw_nowhere:Nothing\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     registry.available_detectors.cache_clear()
     try:
-        assert "always" in registry.available_detectors()
+        with pytest.warns(UserWarning, match="skipped") as caught:
+            table = registry.available_detectors()
+        assert "always" in table and "wrong" not in table and "missing" not in table
+        assert any("not-a-mode" in str(w.message) for w in caught)
         ds = make_dataset(people(300, seed=0), target="hired", features=["skill"])
         assert scan(ds, detectors=["always"]).findings[0].title == "slow"
     finally:
         sys.modules.pop("fw_plugin", None)
+        sys.modules.pop("fw_broken", None)
         registry.available_detectors.cache_clear()
 
 

@@ -40,3 +40,15 @@ def diff_interval(
     z = stats.norm.ppf(0.5 + confidence / 2)
     se = np.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
     return float(p1 - p2 - z * se), float(p1 - p2 + z * se)
+
+
+def ratio_interval(
+    k1: float, n1: float, k2: float, n2: float, confidence: float = 0.95
+) -> tuple[float, float]:
+    """Katz log interval for the ratio of proportions (k1/n1) / (k2/n2)."""
+    if min(k1, k2) <= 0 or n1 <= 0 or n2 <= 0:
+        return 0.0, float("inf")
+    z = stats.norm.ppf(0.5 + confidence / 2)
+    log_ratio = np.log((k1 / n1) / (k2 / n2))
+    se = np.sqrt(1 / k1 - 1 / n1 + 1 / k2 - 1 / n2)
+    return float(np.exp(log_ratio - z * se)), float(np.exp(log_ratio + z * se))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import warnings
 from functools import cache
 from importlib.metadata import entry_points
 from typing import Any, ClassVar, Protocol
@@ -47,27 +48,36 @@ def _load(target: str) -> type:
 
 @cache
 def available_detectors() -> dict[str, type]:
-    """Name -> detector class, built-ins first, then plugins from entry points."""
-    found: dict[str, type] = {name: _load(t) for name, t in BUILTIN_DETECTORS.items()}
-    catalog = load_catalog()
+    """Name -> detector class, built-ins first, then plugins from entry points.
+
+    A broken built-in is our bug and raises; a broken plugin is skipped with a warning, so
+    one bad third-party package cannot stop every scan.
+    """
+    found: dict[str, type] = {}
+    for name, target in BUILTIN_DETECTORS.items():
+        found[name] = _validated(name, _load(target))
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name in found:
             continue
         try:
-            cls = ep.load()
-        except Exception as exc:  # a broken plugin must not break the scanner
-            import warnings
-
-            warnings.warn(f"failwell: detector plugin {ep.name!r} failed to load: {exc}",
+            found[ep.name] = _validated(ep.name, ep.load())
+        except Exception as exc:
+            warnings.warn(f"failwell: detector plugin {ep.name!r} skipped: {exc}",
                           stacklevel=2)
-            continue
-        found[ep.name] = cls
-    for name, cls in found.items():
-        for mode in getattr(cls, "failure_modes", ()):
-            catalog.failure_mode(mode)  # raises on an id the catalog does not know
-        if cls.name != name:
-            raise InputError(f"Detector registered as {name!r} calls itself {cls.name!r}.")
     return found
+
+
+def _validated(name: str, cls: type) -> type:
+    """Check a detector's contract: its registered name and catalog failure-mode ids."""
+    for attr in ("name", "failure_modes", "description", "run"):
+        if not hasattr(cls, attr):
+            raise InputError(f"Detector {name!r} has no {attr!r}.")
+    if cls.name != name:
+        raise InputError(f"Detector registered as {name!r} calls itself {cls.name!r}.")
+    catalog = load_catalog()
+    for mode in cls.failure_modes:
+        catalog.failure_mode(mode)  # raises on an id the catalog does not know
+    return cls
 
 
 def resolve(names: list[str] | None) -> list[type]:

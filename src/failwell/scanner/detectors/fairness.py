@@ -16,7 +16,7 @@ import numpy as np
 from failwell.findings import Finding, Metric, Severity
 from failwell.scanner.context import ScanContext
 from failwell.scanner.detectors._common import group_codes, mitigation_for, pct
-from failwell.stats import diff_interval, two_proportion_pvalue, wilson_interval
+from failwell.stats import diff_interval, ratio_interval, two_proportion_pvalue, wilson_interval
 
 # metric -> (numerator count, denominator count) in the per-group table
 RATES = {
@@ -108,8 +108,9 @@ class GroupFairnessDetector:
             ctx.log_metric(f"fairness.{key}.disparate_impact", ratio)
             comparisons["selection_rate"] = _pair(lo, hi, "selection_rate", p)
             if ratio < self.disparate_impact_min and p < alpha:
+                ci = ratio_interval(lo["selected"], lo["n"], hi["selected"], hi["n"])
                 metrics.append(Metric("disparate_impact_ratio", ratio,
-                                      self.disparate_impact_min, higher_is_worse=False))
+                                      self.disparate_impact_min, higher_is_worse=False, ci=ci))
         gaps = {}
         for metric in (*GAP_METRICS, "true_positive_rate"):
             num, den = RATES[metric]
