@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from failwell.errors import InputError, ModelError
+from failwell.errors import ModelError
 from failwell.scanner.models import ModelAdapter
 from failwell.scanner.subject import Dataset
 
@@ -91,11 +91,8 @@ class ScanContext:
         return ds.features + ds.text
 
     def model_input(self, frame: pd.DataFrame) -> pd.DataFrame:
-        cols = self.model_columns
-        missing = [c for c in cols if c not in frame.columns]
-        if missing:
-            raise InputError(f"The model needs column(s) missing from the data: {missing}")
-        return frame[cols]
+        """The columns the model reads (the runner has checked that they all exist)."""
+        return frame[self.model_columns]
 
     def sample_index(self) -> np.ndarray:
         """The same deterministic row sample for every detector that re-predicts variants."""
