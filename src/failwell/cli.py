@@ -297,5 +297,43 @@ def demo(
     run_demo(data, output_dir, Console())
 
 
+incident_app = typer.Typer(help="Blameless postmortems.", no_args_is_help=True)
+app.add_typer(incident_app, name="incident")
+
+
+@incident_app.command("lint")
+@boundary
+def incident_lint(
+    file: Annotated[Path, typer.Argument(help="Markdown postmortem or plain text.")],
+    fmt: Annotated[str, typer.Option("--format", help="terminal or json.")] = "terminal",
+) -> None:
+    """Flag blame framing (a person as the cause, "human error", "should have", "careless")
+    and suggest a systemic rewording. Exit 1 when anything is flagged, 0 when clean."""
+    import json
+
+    from failwell.errors import InputError
+    from failwell.kb.blameless import lint
+
+    if not file.is_file():
+        raise InputError(f"No such file: {file}")
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{file} is not UTF-8 text.") from None
+    flags = lint(text)
+    if fmt == "json":
+        sys.stdout.write(json.dumps([f.to_dict() for f in flags], indent=2) + "\n")
+    else:
+        console = Console()
+        for f in flags:
+            console.print(f"[yellow]blame framing[/] ({f.why}): [bold]{f.sentence}[/]",
+                          highlight=False)
+            console.print(f"  [dim]trigger:[/] {f.trigger!r}  [green]suggest:[/] {f.suggestion}",
+                          highlight=False)
+        console.print(f"{len(flags)} flag(s)" if flags else "[green]No blame framing found.[/]")
+    if flags:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
 def main() -> None:  # pragma: no cover - console entry
     app()

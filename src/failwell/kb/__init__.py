@@ -1,0 +1,1 @@
+"""The knowledge base of blameless postmortems (so far: the blameless-language check)."""
