@@ -1,0 +1,234 @@
+"""A blameless postmortem as data, and as Markdown with YAML front matter.
+
+Teams keep postmortems in git: ``to_markdown(from_markdown(text)) == text`` for any file in
+the canonical form that ``to_markdown`` writes. Front matter holds the structured fields; the
+body holds the summary and the timeline. Every taxonomy id is checked against the catalog
+(close ids suggested) and every date must be ISO ``YYYY-MM-DD``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import yaml
+
+from failwell.errors import InputError
+from failwell.findings import Severity
+from failwell.taxonomy import load_catalog
+
+STATUSES = ("draft", "in-review", "published")
+ACTION_STATUSES = ("open", "in-progress", "done", "wont-do")
+
+
+@dataclass
+class ContributingFactor:
+    description: str
+    patterns: list[str] = field(default_factory=list)
+    failure_modes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Lesson:
+    text: str
+    applies_to: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ActionItem:
+    description: str
+    owner: str  # a role or a team, never a person named as the cause
+    due: dt.date | None = None
+    status: str = "open"
+
+
+@dataclass
+class TimelineEntry:
+    when: str  # ISO date or date-time, kept as written
+    what: str
+
+
+@dataclass
+class Postmortem:
+    id: str
+    title: str
+    severity: Severity
+    status: str = "draft"
+    project: str = ""
+    occurred: dt.date | None = None
+    detected: dt.date | None = None
+    resolved: dt.date | None = None
+    impact: str = ""
+    decision_supported: str = ""
+    success_definition: str = ""
+    failed_assumptions: list[str] = field(default_factory=list)
+    underestimated_constraints: list[str] = field(default_factory=list)
+    ignored_signals: list[str] = field(default_factory=list)
+    contributing_factors: list[ContributingFactor] = field(default_factory=list)
+    lessons: list[Lesson] = field(default_factory=list)
+    action_items: list[ActionItem] = field(default_factory=list)
+    references: list[str] = field(default_factory=list)
+    scan_links: list[str] = field(default_factory=list)
+    summary: str = ""
+    timeline: list[TimelineEntry] = field(default_factory=list)
+
+    @property
+    def patterns(self) -> set[str]:
+        return {p for f in self.contributing_factors for p in f.patterns}
+
+    @property
+    def failure_modes(self) -> set[str]:
+        return {m for f in self.contributing_factors for m in f.failure_modes}
+
+    def text(self) -> str:
+        """All prose, for linting and search."""
+        parts = [self.title, self.summary, self.impact, self.decision_supported,
+                 self.success_definition, *self.failed_assumptions,
+                 *self.underestimated_constraints, *self.ignored_signals,
+                 *(f.description for f in self.contributing_factors),
+                 *(lesson.text for lesson in self.lessons), *(t.what for t in self.timeline)]
+        return "\n\n".join(p.strip().rstrip(".") + "." for p in parts if p.strip())
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML without implicit timestamps: dates stay text and our own check, with its
+    clear message, parses them (YAML's resolver raises a bare ValueError on 2024-13-45)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    key: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+_NESTED = {"contributing_factors": ContributingFactor, "lessons": Lesson,
+           "action_items": ActionItem}
+_FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.S)
+
+
+def from_markdown(text: str, *, source: str = "postmortem") -> Postmortem:
+    """Parse Markdown with YAML front matter; every problem is one clear InputError."""
+    match = _FRONT_MATTER.match(text)
+    if not match:
+        raise InputError(f"{source}: no front matter; the file must start with a '---' line, "
+                         "YAML fields, and a closing '---' line.")
+    try:
+        meta = yaml.load(match.group(1), Loader=_Loader) or {}  # _Loader is a SafeLoader
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 2})" if mark else ""
+        raise InputError(f"{source}: malformed front matter{where}: "
+                         f"{getattr(exc, 'problem', exc)}") from None
+    if not isinstance(meta, dict):
+        raise InputError(f"{source}: front matter must be a mapping of field: value.")
+    summary, timeline = _parse_body(text[match.end():])
+    return _build(meta, summary, timeline, source)
+
+
+def _build(meta: dict, summary: str, timeline: list[TimelineEntry], source: str) -> Postmortem:
+    known = {f.name for f in fields(Postmortem)} - {"summary", "timeline"}
+    unknown = set(meta) - known
+    if unknown:
+        import difflib
+
+        hints = [f"{u!r}" + (f" (did you mean {c[0]!r}?)" if (c := difflib.get_close_matches(
+            u, known, 1)) else "") for u in sorted(unknown)]
+        raise InputError(f"{source}: unknown field(s) {', '.join(hints)}.")
+    for required in ("id", "title", "severity"):
+        if not meta.get(required):
+            raise InputError(f"{source}: field {required!r} is required.")
+    data = dict(meta)
+    try:
+        data["severity"] = Severity(str(meta["severity"]))
+    except ValueError:
+        raise InputError(f"{source}: severity {meta['severity']!r} is not one of "
+                         f"{', '.join(s.value for s in Severity)}.") from None
+    if data.get("status", "draft") not in STATUSES:
+        raise InputError(f"{source}: status {data['status']!r} is not one of "
+                         f"{', '.join(STATUSES)}.")
+    for key in ("occurred", "detected", "resolved"):
+        data[key] = _date(meta.get(key), key, source)
+    for key, cls in _NESTED.items():
+        items = meta.get(key) or []
+        if not isinstance(items, list):
+            raise InputError(f"{source}: {key!r} must be a list.")
+        try:
+            data[key] = [cls(**item) if isinstance(item, dict) else cls(item) for item in items]
+        except TypeError as exc:
+            raise InputError(f"{source}: an entry of {key!r} is malformed: {exc}.") from None
+    for item in data["action_items"]:
+        item.due = _date(item.due, "action_items.due", source)
+        if item.status not in ACTION_STATUSES:
+            raise InputError(f"{source}: action item status {item.status!r} is not one of "
+                             f"{', '.join(ACTION_STATUSES)}.")
+    pm = Postmortem(**data, summary=summary, timeline=timeline)
+    validate_taxonomy(pm, source)
+    return pm
+
+
+def validate_taxonomy(pm: Postmortem, source: str = "postmortem") -> None:
+    """Every pattern and failure-mode id must be in the catalog (close ids suggested)."""
+    catalog = load_catalog()
+    for factor in pm.contributing_factors:
+        try:
+            for pid in factor.patterns:
+                catalog.pattern(pid)
+            for mid in factor.failure_modes:
+                catalog.failure_mode(mid)
+        except InputError as exc:
+            raise type(exc)(f"{source}: {exc}") from None
+
+
+def _date(value: Any, key: str, source: str) -> dt.date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise InputError(f"{source}: {key} {value!r} is not a date (use YYYY-MM-DD).") from None
+
+
+def _parse_body(body: str) -> tuple[str, list[TimelineEntry]]:
+    sections: dict[str, list[str]] = {}
+    current = None
+    for line in body.splitlines():
+        heading = re.match(r"^##\s+(.+?)\s*$", line)
+        if heading:
+            current = heading.group(1).lower()
+            sections[current] = []
+        elif current is not None:
+            sections[current].append(line)
+    summary = "\n".join(sections.get("summary", [])).strip()
+    timeline = []
+    for line in sections.get("timeline", []):
+        entry = re.match(r"^\s*-\s+(\S+?):\s+(.*)$", line)
+        if entry:
+            timeline.append(TimelineEntry(entry.group(1), entry.group(2).strip()))
+    return summary, timeline
+
+
+def to_markdown(pm: Postmortem) -> str:
+    """The canonical Markdown form (stable key order, so diffs in git stay small)."""
+    meta: dict[str, Any] = {}
+    for f in fields(Postmortem):
+        if f.name in ("summary", "timeline"):
+            continue
+        value = getattr(pm, f.name)
+        if value in (None, "", []):
+            continue
+        if f.name == "severity":
+            value = str(value)
+        elif f.name in _NESTED:
+            value = [{k: v for k, v in asdict(item).items() if v not in (None, "", [])}
+                     for item in value]
+        meta[f.name] = value
+    front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=100)
+    body = f"## Summary\n\n{pm.summary.strip()}\n"
+    if pm.timeline:
+        body += "\n## Timeline\n\n" + "".join(f"- {t.when}: {t.what}\n" for t in pm.timeline)
+    return f"---\n{front}---\n\n{body}"
