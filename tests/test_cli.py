@@ -206,3 +206,18 @@ def test_detectors_and_catalog_listing():
     assert {"group-fairness", "counterfactual", "performance-slices"} <= names
     res = invoke("catalog", "--format", "json")
     assert "reversal-curse" in {m["id"] for m in json.loads(res.stdout)["failure_modes"]}
+
+
+def test_clean_scan_report_still_shows_the_evidence(fair_csv, tmp_path):
+    """No findings is a result a review board signs off: the report must show why."""
+    out = tmp_path / "clean.html"
+    res = invoke("scan", fair_csv, "--target", "hired", "--prediction", "decision",
+                 "--protected", "gender", "--format", "html", "--output", out)
+    assert res.exit_code == 0
+    html = out.read_text()
+    assert "No findings." in html and "Per-group metrics: gender" in html and "<svg" in html
+    assert "Slices with the most excess error" in html
+    data = json.loads(invoke("scan", fair_csv, "--target", "hired", "--prediction", "decision",
+                             "--protected", "gender", "--format", "json").stdout)
+    groups = {g["group"]: g for g in data["diagnostics"]["groups"]["gender"]}
+    assert set(groups) == {"F", "M"} and not any(g["uncertain"] for g in groups.values())

@@ -143,6 +143,7 @@ class ScanResult:
     findings: list[Finding]
     outcomes: list[DetectorOutcome] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
+    diagnostics: dict[str, Any] = field(default_factory=dict)
     data_fingerprint: str = ""
     model_fingerprint: str = ""
     config: dict[str, Any] = field(default_factory=dict)
@@ -172,6 +173,7 @@ class ScanResult:
             "findings": [f.to_dict() for f in self.sorted_findings()],
             "detectors": [asdict(o) for o in self.outcomes],
             "metrics": _clean(self.metrics),
+            "diagnostics": _clean(self.diagnostics),
             "data_fingerprint": self.data_fingerprint,
             "model_fingerprint": self.model_fingerprint,
             "config": _clean(self.config),
@@ -197,6 +199,7 @@ class ScanResult:
             findings=[Finding.from_dict(f) for f in d.get("findings", [])],
             outcomes=[DetectorOutcome(**o) for o in d.get("detectors", [])],
             metrics={k: _unclean(v) for k, v in d.get("metrics", {}).items()},
+            diagnostics=d.get("diagnostics", {}),
             data_fingerprint=d.get("data_fingerprint", ""),
             model_fingerprint=d.get("model_fingerprint", ""),
             config=d.get("config", {}),

@@ -1,6 +1,7 @@
 """Plots for the HTML report, embedded as inline SVG (self-contained, no network).
 
-matplotlib is the optional ``plots`` extra; without it the report simply has no plots.
+matplotlib is the optional ``plots`` extra; without it the report simply has no plots. A plot
+that fails is left out with a warning: a plot must never cost the user the report.
 """
 
 from __future__ import annotations
@@ -8,34 +9,48 @@ from __future__ import annotations
 import io
 import math
 import warnings
+from collections.abc import Callable
+from typing import Any
 
-from failwell.findings import Finding, ScanResult
+from failwell.findings import ScanResult
 
 
-def plots_for(result: ScanResult) -> dict[int, list[str]]:
-    """Finding index (in sorted order) -> list of SVG strings."""
+def _pyplot():
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
+        return None
+    return plt
+
+
+def plots_for(result: ScanResult) -> dict[str, list[str]]:
+    """SVGs keyed by ``finding-<index in sorted order>`` and ``groups-<attribute>`` /
+    ``reliability`` for the evidence overview."""
+    plt = _pyplot()
+    if plt is None:
         return {}
-    out: dict[int, list[str]] = {}
-    for i, finding in enumerate(result.sorted_findings()):
-        draw = PLOTTERS.get(finding.failure_mode)
-        if draw is None:
-            continue
+    out: dict[str, list[str]] = {}
+
+    def add(key: str, draw: Callable[[Any, Any], str], data: Any) -> None:
         try:
-            out[i] = [draw(plt, finding)]
-        except Exception as exc:  # a plot must never cost the user the report
-            warnings.warn(f"failwell: plot for {finding.title!r} skipped: {exc}", stacklevel=2)
+            out.setdefault(key, []).append(draw(plt, data))
+        except Exception as exc:
+            warnings.warn(f"failwell: plot {key!r} skipped: {exc}", stacklevel=3)
             plt.close("all")
+
+    for i, f in enumerate(result.sorted_findings()):
+        if f.failure_mode == "group-unfairness" and f.evidence.get("groups"):
+            add(f"finding-{i}", group_bars, f.evidence["groups"])
+        if f.failure_mode == "overconfidence" and f.evidence.get("reliability"):
+            add(f"finding-{i}", reliability_curve, f.evidence["reliability"])
+    for attr, groups in result.diagnostics.get("groups", {}).items():
+        add(f"groups-{attr}", group_bars, groups)
+    if result.diagnostics.get("reliability"):
+        add("reliability", reliability_curve, result.diagnostics["reliability"])
     return out
-
-
-def _finite(x) -> float:
-    return float(x) if isinstance(x, int | float) and math.isfinite(x) else 0.0
 
 
 def _svg(plt, fig) -> str:
@@ -46,8 +61,13 @@ def _svg(plt, fig) -> str:
     return text[text.index("<svg"):]
 
 
-def _group_bars(plt, finding: Finding) -> str:
-    groups = [g for g in finding.evidence.get("groups", []) if not g.get("uncertain")]
+def _finite(x) -> float:
+    return float(x) if isinstance(x, int | float) and math.isfinite(x) else 0.0
+
+
+def group_bars(plt, groups: list[dict]) -> str:
+    """Selection rate, FPR, FNR and precision per group, with 95 % intervals."""
+    groups = [g for g in groups if not g.get("uncertain")]
     metrics = ["selection_rate", "false_positive_rate", "false_negative_rate", "precision"]
     fig, ax = plt.subplots(figsize=(7, 3))
     width = 0.8 / max(len(groups), 1)
@@ -65,8 +85,9 @@ def _group_bars(plt, finding: Finding) -> str:
     return _svg(plt, fig)
 
 
-def _calibration(plt, finding: Finding) -> str:
-    bins = [b for b in finding.evidence.get("reliability", []) if b["n"]]
+def reliability_curve(plt, bins: list[dict]) -> str:
+    """Accuracy against confidence per bin; the diagonal is perfect calibration."""
+    bins = [b for b in bins if b["n"]]
     fig, ax = plt.subplots(figsize=(4, 4))
     ax.plot([0.5, 1], [0.5, 1], "--", color="grey", label="perfect calibration")
     ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], "o-",
@@ -75,6 +96,3 @@ def _calibration(plt, finding: Finding) -> str:
     ax.set_ylabel("accuracy")
     ax.legend(fontsize=8)
     return _svg(plt, fig)
-
-
-PLOTTERS = {"group-unfairness": _group_bars, "overconfidence": _calibration}

@@ -56,6 +56,7 @@ class ScanContext:
         self.model = model
         self.config = config
         self.metrics: dict[str, float] = {}
+        self.diagnostics: dict[str, Any] = {}  # evidence kept whether or not anything is flagged
         self.model_calls = 0
         self.rows_predicted = 0
         self._cache: dict[tuple, Predictions] = {}

@@ -50,6 +50,7 @@ def scan(
         progress("done", len(instances), len(instances))
     _summary_metrics(ctx)
     result.metrics = ctx.metrics
+    result.diagnostics = ctx.diagnostics
     result.data_fingerprint = fingerprint_frame(dataset.frame)
     result.model_fingerprint = adapter.fingerprint if adapter else ""
     result.config = {

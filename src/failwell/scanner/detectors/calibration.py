@@ -54,6 +54,7 @@ class OverconfidenceDetector:
         p = ctx.require_probabilities()
         y = ctx.dataset.y
         ece = expected_calibration_error(p, y)
+        ctx.diagnostics["reliability"] = reliability_bins(p, y)
         conf = np.maximum(p, 1 - p)
         correct = (p >= 0.5).astype(int) == y
         gap = float(conf.mean() - correct.mean())

@@ -87,6 +87,8 @@ class GroupFairnessDetector:
             codes, labels = group_codes(ctx.dataset.frame, attrs)
             table = group_table(y, d, codes, labels, base.probabilities)
             finding = self._judge(ctx, attrs, table)
+            if len(attrs) == 1:
+                ctx.diagnostics.setdefault("groups", {})[attrs[0]] = table
             if finding:
                 findings.append(finding)
         return findings

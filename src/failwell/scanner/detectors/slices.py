@@ -87,6 +87,7 @@ class PerformanceSlicesDetector:
             labels = [f"{x} and {y}" for x in la for y in lb]
             candidates += self._score(codes, labels, errors, raw, [a, b])
         tested = max(len(candidates), 1)
+        ctx.diagnostics["slices"] = sorted(candidates, key=lambda s: -s["excess"])[:10]
         alpha = ctx.config.alpha / tested
         significant = [s for s in candidates
                        if s["excess"] >= self.min_gap and s["p_value"] < alpha]
