@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from failwell.stats import diff_interval, ratio_interval, two_proportion_pvalue, wilson_interval
+from failwell.stats import (
+    auc,
+    diff_interval,
+    ratio_interval,
+    two_proportion_pvalue,
+    wilson_interval,
+)
 
 
 def test_wilson_matches_closed_form():
@@ -32,3 +38,13 @@ def test_intervals_cover_the_truth_about_95_percent(interval, truth):
         lo, hi = interval(k1, 400, k2, 300)
         covered += lo <= truth <= hi
     assert 0.93 < covered / 2000 < 0.97
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_auc_matches_sklearn_with_ties(seed):
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, 3000)
+    scores = np.round(rng.normal(y * 0.5, 1.0), 1)  # rounded: many ties
+    assert auc(y, scores) == pytest.approx(roc_auc_score(y, scores), abs=1e-12)

@@ -19,6 +19,7 @@ from failwell.scanner import registry
 from failwell.scanner.context import Progress, ScanConfig, ScanContext, SkipDetector
 from failwell.scanner.models import ModelAdapter, SklearnModel, as_model
 from failwell.scanner.subject import Dataset
+from failwell.stats import auc
 
 
 def scan(
@@ -137,9 +138,7 @@ def _summary_metrics(ctx: ScanContext) -> None:
     ctx.log_metric("precision", tp / (tp + fp) if tp + fp else 0.0)
     ctx.log_metric("recall", tp / (tp + fn) if tp + fn else 0.0)
     if base.scores is not None and 0 < y.mean() < 1:
-        from sklearn.metrics import roc_auc_score
-
-        ctx.log_metric("auc", float(roc_auc_score(y, base.scores)))
+        ctx.log_metric("auc", auc(y, base.scores))
 
 
 def fingerprint_frame(frame: pd.DataFrame) -> str:

@@ -14,11 +14,11 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
 from failwell.findings import Finding, Metric, Severity
 from failwell.scanner.context import ScanContext, SkipDetector
 from failwell.scanner.detectors._common import group_codes, mitigation_for, pct
+from failwell.stats import auc as roc_auc
 
 
 def single_feature_auc(col: pd.Series, y: np.ndarray, seed: int = 0) -> float:
@@ -44,8 +44,8 @@ def single_feature_auc(col: pd.Series, y: np.ndarray, seed: int = 0) -> float:
             counts = np.bincount(codes[train], minlength=k)
             means = (sums + prior) / (counts + 1)  # smoothed towards the prior
             x[fold == f] = means[codes[fold == f]]
-    auc = roc_auc_score(y, x)
-    return float(max(auc, 1 - auc))
+    value = roc_auc(y, x)
+    return float(max(value, 1 - value))
 
 
 @dataclass
@@ -153,7 +153,7 @@ class SpuriousCorrelationDetector:
 
 def _score(y, preds, use_auc: bool) -> float:
     if use_auc:
-        return float(roc_auc_score(y, preds.scores))
+        return roc_auc(y, preds.scores)
     return float(np.mean(preds.decisions == y))
 
 
