@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -78,9 +79,9 @@ class Dataset:
     text: list[str] = field(default_factory=list)
     features: list[str] = field(default_factory=list)
 
-    @property
+    @cached_property
     def y(self) -> np.ndarray:
-        """The target as 0/1."""
+        """The target as 0/1 (computed once; every detector reads it)."""
         return (self.frame[self.target] == self.positive_label).to_numpy(dtype=np.int8)
 
     @property
