@@ -168,11 +168,9 @@ def _emit(result, fmt: str, output: Path | None, *, title: str) -> None:
         write(result, fmt if fmt != "terminal" else _fmt_from_suffix(output), output,
               title=title)
         err.print(f"report written to {output}")
-        if fmt == "terminal":
-            _print_terminal(result)
-    elif fmt == "terminal":
+    if fmt == "terminal":
         _print_terminal(result)
-    else:
+    elif output is None:
         sys.stdout.write(render(result, fmt, title=title) + "\n")
 
 

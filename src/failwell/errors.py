@@ -48,3 +48,16 @@ def require(module: str, *, extra: str, purpose: str):
         return importlib.import_module(module)
     except ImportError as exc:
         raise MissingExtraError(module.split(".")[0], extra, purpose) from exc
+
+
+def close_matches(word: str, choices, *, n: int = 3, cutoff: float = 0.6) -> list[str]:
+    """The known names closest to a misspelled one (for "did you mean" hints)."""
+    import difflib
+
+    return difflib.get_close_matches(str(word), [str(c) for c in choices], n=n, cutoff=cutoff)
+
+
+def did_you_mean(word: str, choices, *, cutoff: float = 0.6) -> str:
+    """" Did you mean 'a', 'b'?" or "" when nothing is close."""
+    close = close_matches(word, choices, cutoff=cutoff)
+    return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""

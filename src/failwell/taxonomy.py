@@ -6,13 +6,12 @@ these ids, so a finding and an incident meet on the same words.
 
 from __future__ import annotations
 
-import difflib
 import tomllib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from failwell.errors import UnknownIdError
+from failwell.errors import UnknownIdError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -49,8 +48,7 @@ class Catalog:
 def _lookup(table: dict, key: str, kind: str):
     if key in table:
         return table[key]
-    close = difflib.get_close_matches(key, list(table), n=3)
-    hint = f" Did you mean: {', '.join(close)}?" if close else f" Known: {', '.join(table)}."
+    hint = did_you_mean(key, table) or f" Known: {', '.join(table)}."
     raise UnknownIdError(f"Unknown {kind} id {key!r}.{hint}")
 
 

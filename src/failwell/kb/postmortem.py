@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from failwell.errors import InputError
+from failwell.errors import InputError, close_matches
 from failwell.findings import Severity
 from failwell.taxonomy import load_catalog
 
@@ -130,10 +130,8 @@ def _build(meta: dict, summary: str, timeline: list[TimelineEntry], source: str)
     known = {f.name for f in fields(Postmortem)} - {"summary", "timeline"}
     unknown = set(meta) - known
     if unknown:
-        import difflib
-
-        hints = [f"{u!r}" + (f" (did you mean {c[0]!r}?)" if (c := difflib.get_close_matches(
-            u, known, 1)) else "") for u in sorted(unknown)]
+        hints = [f"{u!r}" + (f" (did you mean {c[0]!r}?)" if (c := close_matches(u, known, n=1))
+                             else "") for u in sorted(unknown)]
         raise InputError(f"{source}: unknown field(s) {', '.join(hints)}.")
     for required in ("id", "title", "severity"):
         if not meta.get(required):

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from failwell.errors import InputError
+from failwell.errors import InputError, did_you_mean
 from failwell.findings import Finding, Metric, ScanResult, Severity
 from failwell.scanner.detectors._common import mitigation_for
 
@@ -71,10 +71,7 @@ def compare(old: Any, new: Any, *, proxy: str, guardrails: list[str],
     for spec in specs:
         for label, table in (("old", before), ("new", after)):
             if spec.name not in table:
-                import difflib
-
-                close = difflib.get_close_matches(spec.name, list(table), n=3)
-                hint = f" Did you mean {', '.join(close)}?" if close else ""
+                hint = did_you_mean(spec.name, table)
                 raise InputError(f"Metric {spec.name!r} is not in the {label} result.{hint}")
     changes = {s.name: _improvement(s, before, after) for s in specs}
     proxy_spec, guard_specs = specs[0], specs[1:]

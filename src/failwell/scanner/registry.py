@@ -14,7 +14,7 @@ from functools import cache
 from importlib.metadata import entry_points
 from typing import Any, ClassVar, Protocol
 
-from failwell.errors import InputError, UnknownIdError
+from failwell.errors import InputError, UnknownIdError, did_you_mean
 from failwell.findings import Finding
 from failwell.taxonomy import load_catalog
 
@@ -88,10 +88,7 @@ def resolve(names: list[str] | None) -> list[type]:
     classes = []
     for name in names:
         if name not in table:
-            import difflib
-
-            close = difflib.get_close_matches(name, list(table), n=3)
-            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            hint = did_you_mean(name, table)
             raise UnknownIdError(f"Unknown detector {name!r}.{hint} Known: {', '.join(table)}.")
         classes.append(table[name])
     return classes

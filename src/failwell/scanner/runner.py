@@ -11,9 +11,8 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from failwell.errors import FailwellError, InputError
+from failwell.errors import FailwellError, InputError, close_matches
 from failwell.findings import DetectorOutcome, ScanResult
 from failwell.scanner import registry
 from failwell.scanner.context import Progress, ScanConfig, ScanContext, SkipDetector
@@ -52,7 +51,7 @@ def scan(
     _summary_metrics(ctx)
     result.metrics = ctx.metrics
     result.diagnostics = ctx.diagnostics
-    result.data_fingerprint = fingerprint_frame(dataset.frame)
+    result.data_fingerprint = fingerprint(dataset)
     result.model_fingerprint = adapter.fingerprint if adapter else ""
     result.config = {
         "roles": dataset.roles(),
@@ -107,10 +106,7 @@ def _bind(adapter: ModelAdapter | None, dataset: Dataset) -> ModelAdapter | None
         needed = adapter.input_columns or []
         missing = [c for c in needed if c not in dataset.frame.columns]
         if missing:
-            import difflib
-
-            hints = {c: difflib.get_close_matches(c, list(map(str, dataset.frame.columns)), 1)
-                     for c in missing}
+            hints = {c: close_matches(c, dataset.frame.columns, n=1) for c in missing}
             said = ", ".join(f"{c!r}" + (f" (did you mean {h[0]!r}?)" if h else "")
                              for c, h in hints.items())
             raise InputError(f"The model {adapter.name} needs column(s) missing from the "
@@ -141,10 +137,10 @@ def _summary_metrics(ctx: ScanContext) -> None:
         ctx.log_metric("auc", auc(y, base.scores))
 
 
-def fingerprint_frame(frame: pd.DataFrame) -> str:
+def fingerprint(dataset: Dataset) -> str:
     """A content hash of the table (values and column names, not the index)."""
-    h = hashlib.sha256("\x1f".join(map(str, frame.columns)).encode())
-    h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    h = hashlib.sha256("\x1f".join(map(str, dataset.frame.columns)).encode())
+    h.update(dataset.row_hashes.tobytes())
     return "sha256:" + h.hexdigest()
 
 

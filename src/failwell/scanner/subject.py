@@ -8,7 +8,6 @@ Every other column is a feature.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from failwell.errors import InputError
+from failwell.errors import InputError, did_you_mean
 
 BINARY_HELP = (
     "failwell scans binary classification: the target must have exactly two values "
@@ -83,6 +82,11 @@ class Dataset:
     def y(self) -> np.ndarray:
         """The target as 0/1 (computed once; every detector reads it)."""
         return (self.frame[self.target] == self.positive_label).to_numpy(dtype=np.int8)
+
+    @cached_property
+    def row_hashes(self) -> np.ndarray:
+        """One 64-bit hash per row (values only): duplicates and the fingerprint share it."""
+        return pd.util.hash_pandas_object(self.frame, index=False).to_numpy()
 
     @property
     def n_rows(self) -> int:
@@ -189,8 +193,7 @@ def make_dataset(
 def _check_column(frame: pd.DataFrame, col: str) -> None:
     if col in frame.columns:
         return
-    close = difflib.get_close_matches(col, [str(c) for c in frame.columns], n=3, cutoff=0.5)
-    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    hint = did_you_mean(col, frame.columns, cutoff=0.5)
     raise InputError(
         f"Column {col!r} is not in the data.{hint} Columns: {_fmt(list(frame.columns), 12)}"
     )

@@ -146,9 +146,7 @@ class DataAuditDetector:
         )]
 
     def _duplicates(self, ctx: ScanContext) -> list[Finding]:
-        frame = ctx.dataset.frame
-        hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-        dup = pd.Series(hashes).duplicated().to_numpy()
+        dup = pd.Series(ctx.dataset.row_hashes).duplicated().to_numpy()
         share = float(dup.mean())
         ctx.log_metric("data.duplicate_share", share)
         if share <= self.max_duplicate_share:

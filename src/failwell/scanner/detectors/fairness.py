@@ -100,7 +100,7 @@ class GroupFairnessDetector:
         for row in table:
             lo, hi = row["selection_rate_ci"]
             row["uncertain"] = bool(row["n"] < min_n or hi - lo > width)
-        metrics, comparisons = [], {}
+        metrics, comparisons, breached = [], {}, []
 
         sel = self._extremes(table, "selection_rate", min_n, width)
         if sel:
@@ -113,6 +113,7 @@ class GroupFairnessDetector:
                 ci = ratio_interval(lo["selected"], lo["n"], hi["selected"], hi["n"])
                 metrics.append(Metric("disparate_impact_ratio", ratio,
                                       self.disparate_impact_min, higher_is_worse=False, ci=ci))
+                breached.append("selection_rate")
         gaps = {}
         for metric in (*GAP_METRICS, "true_positive_rate"):
             num, den = RATES[metric]
@@ -128,6 +129,7 @@ class GroupFairnessDetector:
             if metric in GAP_METRICS and gap > self.max_rate_gap and p < alpha:
                 ci = diff_interval(hi[num], hi[den], lo[num], lo[den])
                 metrics.append(Metric(f"{metric}_gap", gap, self.max_rate_gap, ci=ci))
+                breached.append(metric)
         if "false_positive_rate" in gaps and "true_positive_rate" in gaps:
             eod = max(gaps["false_positive_rate"], gaps["true_positive_rate"])
             ctx.log_metric(f"fairness.{key}.equalized_odds_difference", eod)
@@ -138,9 +140,7 @@ class GroupFairnessDetector:
                           default=1.0)
         severity = Severity.HIGH if worst_gap > 2 * self.max_rate_gap or worst_ratio < 0.6 \
             else Severity.MEDIUM
-        lines = [_describe(name, comparisons[name]) for name in comparisons
-                 if any(m.name.startswith(name) or (name == "selection_rate" and
-                        m.name == "disparate_impact_ratio") for m in metrics)]
+        lines = [_describe(name, comparisons[name]) for name in breached]
         return Finding(
             failure_mode="group-unfairness",
             severity=severity,

@@ -78,7 +78,7 @@ class SpuriousCorrelationDetector:
         if total > 0 and not any(f.failure_mode == "spurious-correlation" for f in findings):
             top = max(drops, key=drops.get)
             share = drops[top] / total
-            model_auc = ctx.metrics.get("auc") or _auc(y, ctx.base_on_sample())
+            model_auc = base_value  # the model's AUC (accuracy without scores) on the sample
             # only a near-perfect model that one feature matches is suspicious; a strong
             # legitimate signal in an ordinary model is not
             if (share >= self.dominant_share and top in single and model_auc >= 0.9
@@ -156,6 +156,3 @@ def _score(y, preds, use_auc: bool) -> float:
         return roc_auc(y, preds.scores)
     return float(np.mean(preds.decisions == y))
 
-
-def _auc(y, preds) -> float:
-    return _score(y, preds, preds.scores is not None)
