@@ -49,6 +49,10 @@ class ScanConfig:
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     reference: pd.DataFrame | None = None  # training data, for overlap checks
 
+    def uncertain(self, n: float, ci: tuple[float, float] | list[float]) -> bool:
+        """Too few rows or too wide an interval to compare this group with others."""
+        return bool(n < self.min_group_size or ci[1] - ci[0] > self.max_ci_width)
+
 
 class ScanContext:
     def __init__(self, dataset: Dataset, model: ModelAdapter | None, config: ScanConfig):

@@ -84,7 +84,6 @@ class DataAuditDetector:
     def _base_rates(self, ctx: ScanContext) -> list[Finding]:
         findings = []
         y = ctx.dataset.y
-        min_n = ctx.config.min_group_size
         for attr in ctx.dataset.protected:
             codes, labels = group_codes(ctx.dataset.frame, [attr])
             n = np.bincount(codes, minlength=len(labels))
@@ -94,8 +93,7 @@ class DataAuditDetector:
                 ci = wilson_interval(pos[i], n[i])
                 rows.append({"group": lab, "n": int(n[i]), "positives": int(pos[i]),
                              "base_rate": pos[i] / n[i], "ci": list(ci),
-                             "uncertain": bool(n[i] < min_n
-                                               or ci[1] - ci[0] > ctx.config.max_ci_width)})
+                             "uncertain": ctx.config.uncertain(n[i], ci)})
             ok = [r for r in rows if not r["uncertain"]]
             if len(ok) < 2:
                 continue

@@ -98,8 +98,7 @@ class GroupFairnessDetector:
         width = ctx.config.max_ci_width
         key = " x ".join(attrs)
         for row in table:
-            lo, hi = row["selection_rate_ci"]
-            row["uncertain"] = bool(row["n"] < min_n or hi - lo > width)
+            row["uncertain"] = ctx.config.uncertain(row["n"], row["selection_rate_ci"])
         metrics, comparisons, breached = [], {}, []
 
         sel = self._extremes(table, "selection_rate", min_n, width)
