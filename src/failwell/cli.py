@@ -57,7 +57,7 @@ def boundary(fn):
             return fn(*args, **kwargs)
         except FailwellError as exc:
             err.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(EXIT_USAGE) from None
+            raise typer.Exit(exc.exit_code) from None
 
     return wrapper
 
@@ -129,6 +129,11 @@ def scan(
     seed: Annotated[int, typer.Option(help="Random seed for sampling and noise.")] = 0,
     max_model_rows: Annotated[int, typer.Option(
         help="Rows re-predicted for counterfactuals and perturbations.")] = 50_000,
+    kb: Annotated[bool, typer.Option(
+        "--kb", help="Record the findings in the knowledge base and show related lessons.")
+    ] = False,
+    db: Annotated[str | None, typer.Option(
+        "--db", envvar="FAILWELL_DB", help="Knowledge base for --kb.")] = None,
 ) -> None:
     from failwell.scanner import ScanConfig, load_model, make_dataset, read_table
     from failwell.scanner import scan as run_scan
@@ -144,7 +149,26 @@ def scan(
                         reference=read_table(reference) if reference else None)
     result = _scan_with_progress(run_scan, dataset, adapter, detector or None, config)
     _emit(result, fmt, output, title=f"failwell scan of {data.name}")
+    if kb:
+        _record_in_kb(result, db)
     _exit_for(result, fail_on)
+
+
+def _record_in_kb(result, db: str | None) -> None:
+    """Store the scan and print the lessons of incidents with the same failure modes (to
+    stderr, so a JSON report on stdout stays clean)."""
+    from failwell.kb.lessons import lessons_for_scan
+    from failwell.kb.store import KnowledgeBase
+
+    store = KnowledgeBase.open(db)
+    scan_id = store.record_scan(result)
+    hits = lessons_for_scan(store, result)
+    err.print(f"Recorded as scan {scan_id} in the knowledge base.")
+    for h in hits:
+        err.print(f"[bold]Lessons from {h.title}[/] [dim]({h.incident}; "
+                  f"{', '.join(h.failure_modes)})[/]", highlight=False)
+        for lesson in h.lessons:
+            err.print(f"  • {lesson['text']}", highlight=False)
 
 
 def _scan_with_progress(run_scan, dataset, adapter, detectors, config):
@@ -295,42 +319,11 @@ def demo(
     run_demo(data, output_dir, Console())
 
 
-incident_app = typer.Typer(help="Blameless postmortems.", no_args_is_help=True)
+from failwell.cli_kb import incident_app, kb_app, lessons_app  # noqa: E402 (needs boundary)
+
 app.add_typer(incident_app, name="incident")
-
-
-@incident_app.command("lint")
-@boundary
-def incident_lint(
-    file: Annotated[Path, typer.Argument(help="Markdown postmortem or plain text.")],
-    fmt: Annotated[str, typer.Option("--format", help="terminal or json.")] = "terminal",
-) -> None:
-    """Flag blame framing (a person as the cause, "human error", "should have", "careless")
-    and suggest a systemic rewording. Exit 1 when anything is flagged, 0 when clean."""
-    import json
-
-    from failwell.errors import InputError
-    from failwell.kb.blameless import lint
-
-    if not file.is_file():
-        raise InputError(f"No such file: {file}")
-    try:
-        text = file.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InputError(f"{file} is not UTF-8 text.") from None
-    flags = lint(text)
-    if fmt == "json":
-        sys.stdout.write(json.dumps([f.to_dict() for f in flags], indent=2) + "\n")
-    else:
-        console = Console()
-        for f in flags:
-            console.print(f"[yellow]blame framing[/] ({f.why}): [bold]{f.sentence}[/]",
-                          highlight=False)
-            console.print(f"  [dim]trigger:[/] {f.trigger!r}  [green]suggest:[/] {f.suggestion}",
-                          highlight=False)
-        console.print(f"{len(flags)} flag(s)" if flags else "[green]No blame framing found.[/]")
-    if flags:
-        raise typer.Exit(EXIT_FINDINGS)
+app.add_typer(kb_app, name="kb")
+app.add_typer(lessons_app, name="lessons")
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -61,3 +61,21 @@ def did_you_mean(word: str, choices, *, cutoff: float = 0.6) -> str:
     """" Did you mean 'a', 'b'?" or "" when nothing is close."""
     close = close_matches(word, choices, cutoff=cutoff)
     return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+
+
+class StoreError(FailwellError):
+    """The knowledge base cannot be used: unreachable, or from a newer failwell."""
+
+
+class StoreBusyError(StoreError):
+    """Another process holds the write lock for longer than the wait; retrying will work."""
+
+    exit_code = 75  # EX_TEMPFAIL: try again
+
+
+class NotFoundError(InputError):
+    """No stored record has the id that was asked for."""
+
+
+class PublishBlockedError(InputError):
+    """A postmortem with open blame-framing flags cannot be published without a reason."""

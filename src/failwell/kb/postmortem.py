@@ -42,6 +42,7 @@ class ActionItem:
     owner: str  # a role or a team, never a person named as the cause
     due: dt.date | None = None
     status: str = "open"
+    closed: dt.date | None = None  # when it became done or wont-do (for closure analytics)
 
 
 @dataclass
@@ -126,6 +127,22 @@ def from_markdown(text: str, *, source: str = "postmortem") -> Postmortem:
     return _build(meta, summary, timeline, source)
 
 
+def from_dict(data: dict[str, Any], *, source: str = "postmortem") -> Postmortem:
+    """Build from the JSON form (the fields of :class:`Postmortem`), with the same checks."""
+    if not isinstance(data, dict):
+        raise InputError(f"{source}: each postmortem must be an object of field: value.")
+    meta = {k: v for k, v in data.items() if k not in ("summary", "timeline")}
+    timeline = data.get("timeline") or []
+    if not isinstance(timeline, list):
+        raise InputError(f"{source}: 'timeline' must be a list.")
+    try:
+        entries = [TimelineEntry(**t) if isinstance(t, dict) else TimelineEntry(*t)
+                   for t in timeline]
+    except TypeError as exc:
+        raise InputError(f"{source}: a timeline entry is malformed: {exc}.") from None
+    return _build(meta, str(data.get("summary") or ""), entries, source)
+
+
 def _build(meta: dict, summary: str, timeline: list[TimelineEntry], source: str) -> Postmortem:
     known = {f.name for f in fields(Postmortem)} - {"summary", "timeline"}
     unknown = set(meta) - known
@@ -157,6 +174,7 @@ def _build(meta: dict, summary: str, timeline: list[TimelineEntry], source: str)
             raise InputError(f"{source}: an entry of {key!r} is malformed: {exc}.") from None
     for item in data["action_items"]:
         item.due = _date(item.due, "action_items.due", source)
+        item.closed = _date(item.closed, "action_items.closed", source)
         if item.status not in ACTION_STATUSES:
             raise InputError(f"{source}: action item status {item.status!r} is not one of "
                              f"{', '.join(ACTION_STATUSES)}.")

@@ -1,0 +1,616 @@
+"""Knowledge-base commands: ``failwell incident ...``, ``failwell kb ...``, ``failwell lessons``.
+
+Thin over :mod:`failwell.kb`; every command takes ``--db`` (default: ``FAILWELL_DB``, else
+the per-user SQLite file) and most have a ``--format json`` twin of their terminal output.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from failwell.cli import EXIT_FINDINGS, boundary, err
+from failwell.errors import InputError
+
+incident_app = typer.Typer(help="Blameless postmortems: new, edit, show, list, lint, publish.",
+                           no_args_is_help=True)
+kb_app = typer.Typer(help="The knowledge base: search, import, export, stats.",
+                     no_args_is_help=True)
+lessons_app = typer.Typer(help="Lessons of related past incidents.", no_args_is_help=True)
+
+Db = Annotated[str | None, typer.Option(
+    "--db", envvar="FAILWELL_DB", show_envvar=True,
+    help="SQLite file or SQLAlchemy URL (default ~/.local/share/failwell/kb.sqlite).")]
+Fmt = Annotated[str, typer.Option("--format", help="terminal or json.")]
+Patterns = Annotated[list[str], typer.Option("--pattern", help="Systemic pattern id.")]
+Modes = Annotated[list[str], typer.Option("--failure-mode", help="Failure mode id.")]
+Severities = Annotated[list[str], typer.Option("--severity", help="low/medium/high/critical.")]
+Projects = Annotated[list[str], typer.Option("--project", help="Project or system name.")]
+Statuses = Annotated[list[str], typer.Option("--status", help="draft/in-review/published.")]
+Sources = Annotated[list[str], typer.Option(
+    "--source", help="user, library, import or genai-incidents.")]
+Since = Annotated[str | None, typer.Option(help="Occurred on or after (YYYY-MM-DD).")]
+Until = Annotated[str | None, typer.Option(help="Occurred on or before (YYYY-MM-DD).")]
+
+console = Console()
+
+
+def _open(db: str | None):
+    from failwell.kb.store import KnowledgeBase
+
+    return KnowledgeBase.open(db)
+
+
+def _date(value: str | None, name: str) -> dt.date | None:
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"--{name} {value!r} is not a date (use YYYY-MM-DD).") from None
+
+
+def _filters(patterns, modes, severities, projects, statuses, sources, since, until):
+    from failwell.kb.postmortem import STATUSES
+    from failwell.kb.store import Filters
+    from failwell.taxonomy import load_catalog
+
+    catalog = load_catalog()
+    for p in patterns:
+        catalog.pattern(p)
+    for m in modes:
+        catalog.failure_mode(m)
+    for s in severities:
+        if s not in ("low", "medium", "high", "critical"):
+            raise InputError(f"--severity {s!r} is not one of low, medium, high, critical.")
+    for s in statuses:
+        if s not in STATUSES:
+            raise InputError(f"--status {s!r} is not one of {', '.join(STATUSES)}.")
+    return Filters(patterns=list(patterns), failure_modes=list(modes),
+                   severities=list(severities), projects=list(projects),
+                   statuses=list(statuses), sources=list(sources),
+                   since=_date(since, "since"), until=_date(until, "until"))
+
+
+def _check_fmt(fmt: str, allowed=("terminal", "json")) -> None:
+    if fmt not in allowed:
+        raise InputError(f"--format {fmt!r} is not one of {', '.join(allowed)}.")
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def _read_text(path: Path) -> str:
+    if not path.is_file():
+        raise InputError(f"No such file: {path}")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not UTF-8 text.") from None
+
+
+def _progress(label: str):
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(TextColumn(f"[bold]{label}[/]"), BarColumn(), MofNCompleteColumn(),
+                    TimeRemainingColumn(), console=err, transient=True)
+
+
+# -- incident --------------------------------------------------------------------------
+
+TEMPLATE = """---
+id: {id}
+title: {title}
+severity: medium
+status: draft
+project: ''
+occurred: ''
+detected: ''
+resolved: ''
+impact: Who and what was harmed, and how much.
+decision_supported: The decision the system was meant to support.
+success_definition: How success was defined, and how it was measured.
+failed_assumptions:
+- An assumption that turned out false.
+underestimated_constraints:
+- A constraint (latency, cost, regulation, data) that was underestimated.
+ignored_signals:
+- A signal that was visible before the failure, and why it did not lead to action.
+contributing_factors:
+- description: What made the failure likely (a process, an incentive, a missing check).
+  patterns: [data-optimism]
+  failure_modes: []
+lessons:
+- text: A reusable lesson for the next project.
+  applies_to: []
+action_items:
+- description: A change to a process, a check or a system.
+  owner: a role or a team
+  due: ''
+  status: open
+references: []
+---
+
+## Summary
+
+What happened, in a few sentences, without blame.
+
+## Timeline
+
+- YYYY-MM-DD: first signal
+"""
+
+
+@incident_app.command("template")
+def incident_template(
+    id: Annotated[str, typer.Option(help="The new incident's id (kebab-case).")] = "new-incident",
+) -> None:
+    """Print a blank postmortem to fill in, then `failwell incident new --from FILE`."""
+    sys.stdout.write(TEMPLATE.format(id=id, title="One line saying what failed"))
+
+
+def _slug(title: str) -> str:
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:60] or "incident"
+
+
+def _interactive() -> tuple[Any, None]:
+    from failwell.kb.postmortem import from_dict
+
+    title = typer.prompt("Title (one line, what failed)")
+    data = {
+        "id": typer.prompt("Id", default=_slug(title)),
+        "title": title,
+        "project": typer.prompt("Project or system", default=""),
+        "severity": typer.prompt("Severity (low/medium/high/critical)", default="medium"),
+        "occurred": typer.prompt("Occurred (YYYY-MM-DD)", default="") or None,
+        "impact": typer.prompt("Impact: who and what was harmed", default=""),
+        "decision_supported": typer.prompt("Decision the system supported", default=""),
+        "success_definition": typer.prompt("How success was defined", default=""),
+        "summary": typer.prompt("Summary (what happened)"),
+    }
+    return from_dict(data, source="your answers"), None
+
+
+@incident_app.command("new")
+@boundary
+def incident_new(
+    from_file: Annotated[Path | None, typer.Option(
+        "--from", help="A Markdown postmortem (see `failwell incident template`).")] = None,
+    accept_suggestions: Annotated[bool, typer.Option(
+        help="Add the suggested patterns and failure modes without asking.")] = False,
+    db: Db = None,
+    fmt: Fmt = "terminal",
+) -> None:
+    """Record a postmortem (from a file, or by answering questions) as a draft; shows blame
+    framing, suggested tags and similar past incidents."""
+    from failwell.kb.blameless import lint
+    from failwell.kb.classify import suggest
+    from failwell.kb.postmortem import ContributingFactor, from_markdown, to_markdown
+    from failwell.kb.recurrence import related_incidents
+
+    _check_fmt(fmt)
+    if from_file is not None:
+        markdown = _read_text(from_file)
+        pm = from_markdown(markdown, source=str(from_file))
+    else:
+        pm, markdown = _interactive()
+    kb = _open(db)
+    if kb._existing_slugs([pm.id]):
+        raise InputError(f"an incident with id {pm.id!r} already exists; choose another id or "
+                         f"`failwell incident edit {pm.id}`.")
+    suggestions = [s for s in suggest(pm) if not s.already_tagged]
+    interactive = from_file is None and fmt == "terminal" and sys.stdin.isatty()
+    accepted = [s for s in suggestions if accept_suggestions or (
+        interactive and typer.confirm(f"Tag {s.kind.replace('_', ' ')} {s.id!r} "
+                                      f"(score {s.score}, from: {s.sentence[:80]!r})?"))]
+    if accepted:
+        pm.contributing_factors.append(ContributingFactor(
+            description="Tags suggested by failwell and confirmed by the author.",
+            patterns=[s.id for s in accepted if s.kind == "pattern"],
+            failure_modes=[s.id for s in accepted if s.kind == "failure_mode"]))
+        markdown = to_markdown(pm)
+    kb.add(pm, markdown=markdown)
+    flags = lint(pm.text())
+    related = related_incidents(kb, pm)
+    if fmt == "json":
+        _print_json({"id": pm.id, "status": pm.status,
+                     "blame_flags": [f.to_dict() for f in flags],
+                     "suggestions": [s.to_dict() for s in suggestions],
+                     "accepted": [s.id for s in accepted],
+                     "related": [r.to_dict() | {"warning": r.warning(pm.project)}
+                                 for r in related]})
+        return
+    console.print(f"[green]Recorded[/] {pm.id} as {pm.status}.")
+    _show_flags(flags)
+    for s in suggestions:
+        mark = "[green]added[/]" if s in accepted else "suggested"
+        console.print(f"  {mark} {s.kind.replace('_', ' ')} [bold]{s.id}[/] ({s.score}, "
+                      f"{s.via}): {s.sentence[:100]!r}", highlight=False)
+    _show_related(related, pm.project)
+
+
+def _show_flags(flags) -> None:
+    for f in flags:
+        console.print(f"[yellow]blame framing[/] ({f.why}): [bold]{f.sentence}[/]",
+                      highlight=False)
+        console.print(f"  [dim]trigger:[/] {f.trigger!r}  [green]suggest:[/] {f.suggestion}",
+                      highlight=False)
+    if flags:
+        console.print(f"{len(flags)} blame-framing flag(s); reword before publishing.")
+
+
+def _show_related(related, project: str) -> None:
+    if not related:
+        return
+    console.print("[bold]Similar past incidents[/]")
+    for r in related:
+        warning = r.warning(project)
+        line = (f"  {r.id}: {r.title} [dim]({r.project or 'no project'}; "
+                f"actions {r.actions_closed}/{r.actions_total} closed)[/]")
+        console.print(line, highlight=False)
+        if warning:
+            console.print(f"  [bold yellow]! {warning}[/]", highlight=False)
+
+
+@incident_app.command("edit")
+@boundary
+def incident_edit(
+    incident_id: Annotated[str, typer.Argument(help="Incident id.")],
+    from_file: Annotated[Path | None, typer.Option(
+        "--from", help="Replace with this Markdown file (default: open $EDITOR).")] = None,
+    db: Db = None,
+) -> None:
+    """Edit a postmortem as Markdown. Invalid edits are refused and kept in a recovery file;
+    the stored version is untouched."""
+    from failwell.kb.postmortem import from_markdown
+
+    kb = _open(db)
+    stored = kb.get(incident_id)
+    if from_file is not None:
+        text = _read_text(from_file)
+    else:
+        edited = typer.edit(stored.markdown, extension=".md")
+        if edited is None or edited == stored.markdown:
+            console.print("No changes.")
+            return
+        text = edited
+    try:
+        pm = from_markdown(text, source=incident_id)
+        if pm.id != incident_id:
+            raise InputError(f"the id changed from {incident_id!r} to {pm.id!r}; ids are "
+                             "permanent (record a new incident instead).")
+        kb.update(pm, markdown=text)
+    except InputError:
+        if from_file is None:
+            keep = Path(f"{incident_id}.failed-edit.md")
+            keep.write_text(text, encoding="utf-8")
+            err.print(f"Your edit was kept in {keep}; fix it and run "
+                      f"`failwell incident edit {incident_id} --from {keep}`.")
+        raise
+    console.print(f"[green]Updated[/] {incident_id}.")
+
+
+@incident_app.command("show")
+@boundary
+def incident_show(
+    incident_id: Annotated[str, typer.Argument(help="Incident id.")],
+    db: Db = None,
+    fmt: Annotated[str, typer.Option("--format", help="md, json or terminal.")] = "md",
+) -> None:
+    """Print a postmortem: its Markdown (default), JSON, or a terminal summary."""
+    _check_fmt(fmt, ("md", "json", "terminal"))
+    stored = _open(db).get(incident_id)
+    if fmt == "md":
+        sys.stdout.write(stored.markdown)
+    elif fmt == "json":
+        _print_json(stored.to_dict())
+    else:
+        pm = stored.postmortem
+        closed, total = stored.actions_closed
+        console.print(f"[bold]{pm.title}[/] ({pm.id})", highlight=False)
+        console.print(f"{pm.severity} · {pm.status} · {pm.project or 'no project'} · "
+                      f"occurred {pm.occurred or '?'} · actions {closed}/{total} closed",
+                      highlight=False)
+        console.print(pm.summary, highlight=False)
+        if stored.attribution:
+            console.print(f"[dim]Source: {stored.attribution}[/]", highlight=False)
+
+
+@incident_app.command("list")
+@boundary
+def incident_list(
+    db: Db = None, fmt: Fmt = "terminal",
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
+    pattern: Patterns = [], failure_mode: Modes = [],  # noqa: B006
+    severity: Severities = [], project: Projects = [],  # noqa: B006
+    status: Statuses = [], source: Sources = [],  # noqa: B006
+    since: Since = None, until: Until = None,
+) -> None:
+    """List incidents, newest first."""
+    _check_fmt(fmt)
+    filters = _filters(pattern, failure_mode, severity, project, status, source, since, until)
+    kb = _open(db)
+    rows = kb.list(filters, limit=limit)
+    if fmt == "json":
+        _print_json([r.to_dict() for r in rows])
+        return
+    table = Table("id", "title", "severity", "status", "project", "occurred")
+    for r in rows:
+        table.add_row(r.id, r.title, r.severity, r.status, r.project[:30],
+                      str(r.occurred or ""))
+    console.print(table)
+    console.print(f"{len(rows)} of {kb.count(filters)} incident(s)")
+
+
+@incident_app.command("lint")
+@boundary
+def incident_lint(
+    file: Annotated[Path, typer.Argument(help="Markdown postmortem or plain text.")],
+    fmt: Fmt = "terminal",
+) -> None:
+    """Flag blame framing (a person as the cause, "human error", "should have", "careless")
+    and suggest a systemic rewording. Exit 1 when anything is flagged, 0 when clean."""
+    from failwell.kb.blameless import lint
+
+    _check_fmt(fmt)
+    flags = lint(_read_text(file))
+    if fmt == "json":
+        _print_json([f.to_dict() for f in flags])
+    else:
+        _show_flags(flags)
+        if not flags:
+            console.print("[green]No blame framing found.[/]")
+    if flags:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+@incident_app.command("publish")
+@boundary
+def incident_publish(
+    incident_id: Annotated[str, typer.Argument(help="Incident id.")],
+    override_reason: Annotated[str | None, typer.Option(
+        help="Publish despite open blame flags; the reason is stored with the incident.")
+    ] = None,
+    db: Db = None,
+) -> None:
+    """Publish a postmortem. Open blame-framing flags block it unless overridden."""
+    flags = _open(db).publish(incident_id, override_reason=override_reason)
+    note = f" (overriding {len(flags)} flag(s): {override_reason})" if flags else ""
+    console.print(f"[green]Published[/] {incident_id}{note}.", highlight=False)
+
+
+@incident_app.command("suggest")
+@boundary
+def incident_suggest(
+    source: Annotated[str, typer.Argument(help="Incident id, or a Markdown/text file.")],
+    db: Db = None, fmt: Fmt = "terminal",
+) -> None:
+    """Suggest systemic patterns and failure modes, with the sentence behind each."""
+    from failwell.kb.classify import suggest
+    from failwell.kb.postmortem import from_markdown
+
+    _check_fmt(fmt)
+    path = Path(source)
+    if path.is_file():
+        text = _read_text(path)
+        subject = from_markdown(text, source=source) if text.startswith("---\n") else text
+    else:
+        subject = _open(db).get(source).postmortem
+    suggestions = suggest(subject)
+    if fmt == "json":
+        _print_json([s.to_dict() for s in suggestions])
+        return
+    for s in suggestions:
+        done = " [dim](already tagged)[/]" if s.already_tagged else ""
+        console.print(f"{s.kind.replace('_', ' ')} [bold]{s.id}[/] {s.score} ({s.via}){done}\n"
+                      f"  {s.sentence!r}", highlight=False)
+    if not suggestions:
+        console.print("No suggestions.")
+
+
+# -- kb --------------------------------------------------------------------------------
+
+@kb_app.command("search")
+@boundary
+def kb_search(
+    query: Annotated[str, typer.Argument(help="What to look for, in plain words.")],
+    db: Db = None, fmt: Fmt = "terminal",
+    mode: Annotated[str, typer.Option(help="combined, fulltext or semantic.")] = "combined",
+    limit: Annotated[int, typer.Option(help="At most this many hits.")] = 10,
+    pattern: Patterns = [], failure_mode: Modes = [],  # noqa: B006
+    severity: Severities = [], project: Projects = [],  # noqa: B006
+    status: Statuses = [], source: Sources = [],  # noqa: B006
+    since: Since = None, until: Until = None,
+) -> None:
+    """Full-text and semantic search, fused into one ranking."""
+    from failwell.kb.search import search
+
+    _check_fmt(fmt)
+    filters = _filters(pattern, failure_mode, severity, project, status, source, since, until)
+    hits = search(_open(db), query, filters, mode=mode, limit=limit)  # type: ignore[arg-type]
+    if fmt == "json":
+        _print_json([h.to_dict() for h in hits])
+        return
+    table = Table("score", "id", "title", "severity", "occurred")
+    for h in hits:
+        table.add_row(f"{h.score:.4f}", h.id, h.title, h.severity, h.occurred or "")
+    console.print(table)
+
+
+@kb_app.command("import")
+@boundary
+def kb_import(
+    source: Annotated[str, typer.Argument(
+        help="'genai-incidents', or a .md/.json/.csv file or a folder of .md files.")],
+    db: Db = None,
+    embed: Annotated[bool, typer.Option(
+        help="Compute embeddings for semantic search after importing.")] = True,
+    limit: Annotated[int | None, typer.Option(
+        help="genai-incidents: import only the first N records.")] = None,
+    fmt: Fmt = "terminal",
+) -> None:
+    """Import postmortems; idempotent (present ids are skipped) and resumable."""
+    from failwell.kb import transfer
+
+    _check_fmt(fmt)
+    kb = _open(db)
+    with _progress("importing") as bar:
+        task = bar.add_task("", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        if transfer.is_corpus_name(source):
+            report = transfer.import_genai_incidents(kb, progress=progress, limit=limit)
+        else:
+            report = transfer.import_path(kb, Path(source), progress=progress)
+    embedded = _embed(kb) if embed else 0
+    if fmt == "json":
+        _print_json(report.to_dict() | {"embedded": embedded})
+        return
+    console.print(f"{report.source}: read {report.read}, added {report.added}, skipped "
+                  f"{report.skipped} already present"
+                  + (f", left out {report.excluded} retracted" if report.excluded else "")
+                  + (f"; embedded {embedded}" if embedded else "") + ".", highlight=False)
+
+
+def _embed(kb) -> int:
+    from failwell.kb import embeddings
+
+    if not embeddings.available():
+        err.print("[yellow]Semantic search is off: pip install 'failwell[embeddings]'.[/]")
+        return 0
+    with _progress("embedding") as bar:
+        task = bar.add_task("", total=None)
+        return kb.embed_missing(progress=lambda done, total: bar.update(
+            task, completed=done, total=total))
+
+
+@kb_app.command("embed")
+@boundary
+def kb_embed(db: Db = None) -> None:
+    """Compute the missing embeddings (resumes where an interrupted run stopped)."""
+    console.print(f"Embedded {_embed(_open(db))} incident(s).")
+
+
+@kb_app.command("export")
+@boundary
+def kb_export(
+    destination: Annotated[Path, typer.Argument(
+        help="A folder (md) or a file (json, csv).")],
+    fmt: Annotated[str, typer.Option("--format", help="md, json or csv.")] = "md",
+    db: Db = None,
+    pattern: Patterns = [], failure_mode: Modes = [],  # noqa: B006
+    severity: Severities = [], project: Projects = [],  # noqa: B006
+    status: Statuses = [], source: Sources = [],  # noqa: B006
+    since: Since = None, until: Until = None,
+) -> None:
+    """Export postmortems; Markdown is written exactly as it was imported."""
+    from failwell.kb.transfer import export
+
+    filters = _filters(pattern, failure_mode, severity, project, status, source, since, until)
+    n = export(_open(db), destination, fmt, filters)
+    console.print(f"Exported {n} incident(s) to {destination}.", highlight=False)
+
+
+@kb_app.command("stats")
+@boundary
+def kb_stats(
+    db: Db = None, fmt: Fmt = "terminal",
+    period: Annotated[str, typer.Option(help="year, quarter or month.")] = "year",
+    source: Annotated[list[str], typer.Option(
+        "--source", help="Sources to count (default: user, import, library).")] = [],  # noqa: B006
+) -> None:
+    """Is the organization learning? Recurrence, action closure, time to lesson."""
+    from failwell.kb.stats import PERIODS, default_filters, learning_stats
+    from failwell.kb.store import Filters
+
+    _check_fmt(fmt)
+    if period not in PERIODS:
+        raise InputError(f"--period {period!r} is not one of {', '.join(PERIODS)}.")
+    filters = Filters(sources=list(source)) if source else default_filters()
+    stats = learning_stats(_open(db), filters, period=period)
+    if fmt == "json":
+        _print_json(stats)
+        return
+    pct = lambda v: "n/a" if v is None else f"{100 * v:.0f}%"  # noqa: E731
+    days = lambda v: "n/a" if v is None else f"{v:.0f} days"  # noqa: E731
+    console.print(
+        f"[bold]{stats['incidents']}[/] incidents · recurrence {pct(stats['recurrence_rate'])}"
+        f" · actions closed {stats['action_items_closed']}/{stats['action_items']} "
+        f"({pct(stats['action_closure_rate'])}), median {days(stats['median_days_to_close'])}"
+        f" · time to lesson {days(stats['median_days_to_lesson'])}", highlight=False)
+    for key, label in (("by_pattern", "systemic pattern"), ("by_failure_mode", "failure mode")):
+        data = stats[key]
+        periods = sorted({p for counts in data.values() for p in counts})
+        table = Table(label, *periods, "total", title=f"Incidents by {label} per {period}")
+        for tag, counts in sorted(data.items(), key=lambda kv: -sum(kv[1].values())):
+            table.add_row(tag, *(str(counts.get(p, "")) for p in periods),
+                          str(sum(counts.values())))
+        console.print(table)
+
+
+@kb_app.command("info")
+@boundary
+def kb_info(db: Db = None) -> None:
+    """Where the knowledge base is, its schema version and what it holds."""
+    from failwell.kb import db as kbdb
+
+    kb = _open(db)
+    console.print(f"database: {kb.engine.url.render_as_string(hide_password=True)}\n"
+                  f"schema: {kbdb.current_revision(kb.engine)} (head {kbdb.head_revision()})\n"
+                  f"incidents: {kb.count()}", highlight=False)
+
+
+# -- lessons ---------------------------------------------------------------------------
+
+@lessons_app.command("for")
+@boundary
+def lessons_for(
+    subject: Annotated[str, typer.Argument(
+        help="A project description, a text file, or a scan result (.json).")],
+    db: Db = None, fmt: Fmt = "terminal",
+    limit: Annotated[int, typer.Option(help="At most this many incidents.")] = 5,
+) -> None:
+    """Lessons of the past incidents most related to a project or a scan."""
+    from failwell.kb.lessons import lessons_for_scan, lessons_for_text
+
+    _check_fmt(fmt)
+    kb = _open(db)
+    path = Path(subject)
+    if path.suffix.lower() == ".json" and path.is_file():
+        from failwell.findings import ScanResult
+
+        hits = lessons_for_scan(kb, ScanResult.from_json(_read_text(path)), limit=limit)
+    else:
+        text = _read_text(path) if path.is_file() else subject
+        hits = lessons_for_text(kb, text, limit=limit)
+    if fmt == "json":
+        _print_json([h.to_dict() for h in hits])
+        return
+    print_lessons(hits)
+
+
+def print_lessons(hits) -> None:
+    if not hits:
+        console.print("No related lessons in the knowledge base.")
+    for h in hits:
+        console.print(f"[bold]{h.title}[/] [dim]({h.incident})[/]", highlight=False)
+        for lesson in h.lessons:
+            console.print(f"  • {lesson['text']}", highlight=False)

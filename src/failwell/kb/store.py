@@ -1,0 +1,434 @@
+"""The knowledge base: postmortems in SQLite or PostgreSQL, one transaction per write.
+
+Everything the CLI (and later the web app) does with stored incidents goes through
+:class:`KnowledgeBase`. A postmortem is stored as the Markdown it was written in (so export
+gives back exactly what was imported) plus the columns and child rows that queries need.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, and_, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from failwell.errors import InputError, NotFoundError, PublishBlockedError, did_you_mean
+from failwell.kb import db
+from failwell.kb.postmortem import Postmortem, from_markdown, to_markdown
+from failwell.kb.schema import (
+    action_items,
+    embeddings,
+    incident_tags,
+    incidents,
+    kb_meta,
+    lessons,
+    scan_findings,
+    scans,
+)
+
+CLOSED_ACTIONS = ("done", "wont-do")
+
+
+@dataclass
+class Filters:
+    """Narrow a list or a search. Empty fields do not filter."""
+
+    patterns: list[str] = field(default_factory=list)
+    failure_modes: list[str] = field(default_factory=list)
+    severities: list[str] = field(default_factory=list)
+    projects: list[str] = field(default_factory=list)
+    statuses: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    since: dt.date | None = None
+    until: dt.date | None = None
+
+    def __bool__(self) -> bool:
+        return any(v not in (None, []) for v in asdict(self).values())
+
+    def clauses(self) -> list:
+        """SQLAlchemy conditions on ``incidents`` (bound parameters only)."""
+        out = []
+        for kind, tags in (("pattern", self.patterns), ("failure_mode", self.failure_modes)):
+            for tag in tags:  # every tag asked for must be present
+                out.append(incidents.c.id.in_(select(incident_tags.c.incident_id).where(
+                    incident_tags.c.kind == kind, incident_tags.c.tag == tag)))
+        for column, values in ((incidents.c.severity, self.severities),
+                               (incidents.c.project, self.projects),
+                               (incidents.c.status, self.statuses),
+                               (incidents.c.source, self.sources)):
+            if values:
+                out.append(column.in_(values))
+        if self.since:
+            out.append(incidents.c.occurred >= self.since)
+        if self.until:
+            out.append(incidents.c.occurred <= self.until)
+        return out
+
+
+@dataclass
+class IncidentSummary:
+    """One row of a listing: enough to show and to link, without parsing the document."""
+
+    id: str
+    title: str
+    severity: str
+    status: str
+    project: str
+    occurred: dt.date | None
+    source: str
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["occurred"] = self.occurred.isoformat() if self.occurred else None
+        return d
+
+
+@dataclass
+class StoredIncident:
+    postmortem: Postmortem
+    markdown: str
+    source: str
+    source_id: str | None
+    attribution: str | None
+    external_tags: list[str]
+    publish_override: dict[str, Any] | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    published_at: dt.datetime | None
+
+    @property
+    def actions_closed(self) -> tuple[int, int]:
+        items = self.postmortem.action_items
+        return sum(a.status in CLOSED_ACTIONS for a in items), len(items)
+
+    def to_dict(self) -> dict[str, Any]:
+        doc = _document(self.postmortem)
+        closed, total = self.actions_closed
+        doc.update(source=self.source, source_id=self.source_id, attribution=self.attribution,
+                   external_tags=self.external_tags, publish_override=self.publish_override,
+                   created_at=self.created_at.isoformat(timespec="seconds"),
+                   updated_at=self.updated_at.isoformat(timespec="seconds"),
+                   published_at=(self.published_at.isoformat(timespec="seconds")
+                                 if self.published_at else None),
+                   actions_closed=closed, actions_total=total)
+        return doc
+
+
+def _document(pm: Postmortem) -> dict[str, Any]:
+    """The postmortem as JSON-ready data (dates as ISO text)."""
+    return json.loads(json.dumps(asdict(pm), default=str))
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+
+
+class KnowledgeBase:
+    """Open with :meth:`open`; it migrates the schema and seeds the starter library."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._vectors = None  # search.VectorIndex, loaded on first semantic search
+
+    @classmethod
+    def open(cls, url: str | None = None, *, seed: bool = True) -> KnowledgeBase:
+        engine = db.make_engine(url)
+        db.upgrade(engine)
+        kb = cls(engine)
+        if seed:
+            kb.seed_library()
+        return kb
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> KnowledgeBase:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    # -- writing -------------------------------------------------------------------------
+
+    def add(self, pm: Postmortem, *, markdown: str | None = None, source: str = "user",
+            source_id: str | None = None, attribution: str | None = None,
+            external_tags: Sequence[str] = ()) -> str:
+        """Store a new postmortem; its id must be new. Returns the id."""
+        self.add_many([(pm, markdown)], source=source, source_ids=[source_id],
+                      attribution=attribution, external_tags=[list(external_tags)])
+        return pm.id
+
+    def add_many(self, items: Sequence[tuple[Postmortem, str | None]], *, source: str = "user",
+                 source_ids: Sequence[str | None] | None = None,
+                 attribution: str | None = None,
+                 external_tags: Sequence[Sequence[str]] | None = None) -> int:
+        """Store several postmortems in one transaction (all or none). Returns the count."""
+        if not items:
+            return 0
+        now = _now()
+        source_ids = source_ids or [None] * len(items)
+        external_tags = external_tags or [[]] * len(items)
+        rows = [self._incident_row(pm, md, now) | {
+            "source": source, "source_id": sid, "attribution": attribution,
+            "external_tags": list(tags) or None, "created_at": now,
+            "published_at": now if pm.status == "published" and source == "user" else None}
+            for (pm, md), sid, tags in zip(items, source_ids, external_tags, strict=True)]
+        try:
+            with db.write_transaction(self.engine) as conn:
+                conn.execute(insert(incidents), rows)
+                slugs = [pm.id for pm, _ in items]
+                ids = dict(conn.execute(select(incidents.c.slug, incidents.c.id).where(
+                    incidents.c.slug.in_(slugs))).all())
+                self._write_children(conn, [(ids[pm.id], pm) for pm, _ in items], now)
+        except IntegrityError as exc:
+            taken = self._existing_slugs([pm.id for pm, _ in items])
+            which = f"id(s) {', '.join(sorted(taken))}" if taken else "a source id"
+            raise InputError(f"{which} already in the knowledge base; nothing was written "
+                             "(use `failwell incident edit` to change an incident).") from exc
+        return len(items)
+
+    def update(self, pm: Postmortem, *, markdown: str | None = None) -> None:
+        """Replace a stored postmortem with a new version of itself (same id)."""
+        now = _now()
+        with db.write_transaction(self.engine) as conn:
+            row = conn.execute(select(incidents.c.id, incidents.c.status,
+                                      incidents.c.published_at).where(
+                incidents.c.slug == pm.id)).first()
+            if row is None:
+                raise self._not_found(pm.id)
+            values = self._incident_row(pm, markdown, now)
+            if pm.status == "published" and row.status != "published":
+                raise InputError(f"{pm.id}: use `failwell incident publish {pm.id}` to publish "
+                                 "(it runs the blameless-language check first).")
+            conn.execute(update(incidents).where(incidents.c.id == row.id).values(values))
+            for table in (incident_tags, lessons, action_items, embeddings):
+                conn.execute(delete(table).where(table.c.incident_id == row.id))
+            self._write_children(conn, [(row.id, pm)], now)
+
+    def publish(self, slug: str, *, override_reason: str | None = None) -> list:
+        """Publish after the blameless-language check. Open flags block publishing unless
+        an override reason is given; the reason and the flags it overrode are stored."""
+        from failwell.kb.blameless import lint
+
+        stored = self.get(slug)
+        flags = lint(stored.postmortem.text())
+        if flags and not (override_reason and override_reason.strip()):
+            first = flags[0]
+            raise PublishBlockedError(
+                f"{slug}: {len(flags)} blame-framing flag(s) are open, e.g. {first.sentence!r} "
+                f"({first.why}; try: {first.suggestion}). Reword them (`failwell incident lint`)"
+                " or publish with --override-reason.")
+        pm = stored.postmortem
+        pm.status = "published"
+        override = ({"reason": override_reason.strip(), "flags": [f.to_dict() for f in flags]}
+                    if flags else None)
+        now = _now()
+        with db.write_transaction(self.engine) as conn:
+            conn.execute(update(incidents).where(incidents.c.slug == slug).values(
+                status="published", markdown=to_markdown(pm), document=_document(pm),
+                publish_override=json.dumps(override) if override else None,
+                published_at=now, updated_at=now))
+        return flags
+
+    def delete(self, slug: str) -> None:
+        with db.write_transaction(self.engine) as conn:
+            if not conn.execute(delete(incidents).where(incidents.c.slug == slug)).rowcount:
+                raise self._not_found(slug)
+
+    def seed_library(self) -> int:
+        """Add the starter library's postmortems that are not stored yet."""
+        from failwell.kb.library import load_library_files
+
+        present = self.source_ids("library")
+        missing = [(pm, md) for pm, md in load_library_files() if pm.id not in present]
+        if missing:
+            try:
+                self.add_many(missing, source="library", source_ids=[pm.id for pm, _ in missing],
+                              attribution="failwell starter library (Apache-2.0)")
+            except InputError:
+                return 0  # another process seeded at the same moment
+        return len(missing)
+
+    def _incident_row(self, pm: Postmortem, markdown: str | None, now) -> dict[str, Any]:
+        text = markdown if markdown is not None else to_markdown(pm)
+        return {"slug": pm.id, "title": pm.title, "severity": str(pm.severity),
+                "status": pm.status, "project": pm.project, "occurred": pm.occurred,
+                "detected": pm.detected, "resolved": pm.resolved, "summary": pm.summary,
+                "search_text": pm.text(), "document": _document(pm), "markdown": text,
+                "updated_at": now}
+
+    @staticmethod
+    def _write_children(conn, pairs: Iterable[tuple[int, Postmortem]], now) -> None:
+        tags, lesson_rows, action_rows = [], [], []
+        for incident_id, pm in pairs:
+            tags += [{"incident_id": incident_id, "kind": "pattern", "tag": t}
+                     for t in sorted(pm.patterns)]
+            tags += [{"incident_id": incident_id, "kind": "failure_mode", "tag": t}
+                     for t in sorted(pm.failure_modes)]
+            lesson_rows += [{"incident_id": incident_id, "position": i, "text": lesson.text,
+                             "applies_to": list(lesson.applies_to)}
+                            for i, lesson in enumerate(pm.lessons)]
+            action_rows += [{"incident_id": incident_id, "position": i,
+                             "description": a.description, "owner": a.owner, "due": a.due,
+                             "status": a.status,
+                             "closed_at": a.closed or (now.date() if a.status in CLOSED_ACTIONS
+                                                       else None)}
+                            for i, a in enumerate(pm.action_items)]
+        for table, rows in ((incident_tags, tags), (lessons, lesson_rows),
+                            (action_items, action_rows)):
+            if rows:
+                conn.execute(insert(table), rows)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def get(self, slug: str) -> StoredIncident:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(incidents).where(incidents.c.slug == slug)).first()
+        if row is None:
+            raise self._not_found(slug)
+        return StoredIncident(
+            postmortem=from_markdown(row.markdown, source=slug), markdown=row.markdown,
+            source=row.source, source_id=row.source_id, attribution=row.attribution,
+            external_tags=row.external_tags or [],
+            publish_override=json.loads(row.publish_override) if row.publish_override else None,
+            created_at=row.created_at, updated_at=row.updated_at,
+            published_at=row.published_at)
+
+    def list(self, filters: Filters | None = None, *, limit: int | None = 50,
+             offset: int = 0) -> list[IncidentSummary]:
+        query = (select(incidents.c.slug, incidents.c.title, incidents.c.severity,
+                        incidents.c.status, incidents.c.project, incidents.c.occurred,
+                        incidents.c.source)
+                 .where(and_(True, *(filters or Filters()).clauses()))
+                 .order_by(incidents.c.occurred.desc().nulls_last(), incidents.c.id.desc())
+                 .offset(offset))
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [IncidentSummary(*row) for row in conn.execute(query)]
+
+    def count(self, filters: Filters | None = None) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(incidents).where(
+                and_(True, *(filters or Filters()).clauses()))).scalar_one()
+
+    def summaries(self, slugs: Sequence[str]) -> dict[str, IncidentSummary]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(incidents.c.slug, incidents.c.title,
+                                       incidents.c.severity, incidents.c.status,
+                                       incidents.c.project, incidents.c.occurred,
+                                       incidents.c.source).where(
+                incidents.c.slug.in_(list(slugs))))
+            return {r.slug: IncidentSummary(*r) for r in rows}
+
+    def source_ids(self, source: str) -> set[str]:
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(incidents.c.source_id).where(
+                incidents.c.source == source)).scalars())
+
+    def action_closure(self, slugs: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """(closed, total) action items for each incident."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(incidents.c.slug, action_items.c.status).join(
+                action_items, action_items.c.incident_id == incidents.c.id).where(
+                incidents.c.slug.in_(list(slugs))))
+            out = {s: (0, 0) for s in slugs}
+            for slug, status in rows:
+                done, total = out[slug]
+                out[slug] = (done + (status in CLOSED_ACTIONS), total + 1)
+        return out
+
+    def lessons_of(self, slugs: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(incidents.c.slug, lessons.c.text, lessons.c.applies_to)
+                                .join(lessons, lessons.c.incident_id == incidents.c.id)
+                                .where(incidents.c.slug.in_(list(slugs)))
+                                .order_by(lessons.c.position))
+            out: dict[str, list[dict[str, Any]]] = {s: [] for s in slugs}
+            for slug, text, applies in rows:
+                out[slug].append({"text": text, "applies_to": applies or []})
+        return out
+
+    def _existing_slugs(self, slugs: Sequence[str]) -> set[str]:
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(incidents.c.slug).where(
+                incidents.c.slug.in_(list(slugs)))).scalars())
+
+    def _not_found(self, slug: str) -> NotFoundError:
+        with self.engine.connect() as conn:
+            near = conn.execute(select(incidents.c.slug).where(
+                incidents.c.slug.like(f"{slug[:3]}%")).limit(5000)).scalars().all()
+        return NotFoundError(f"no incident {slug!r} in the knowledge base"
+                             f"{did_you_mean(slug, near)}.")
+
+    # -- scans ---------------------------------------------------------------------------
+
+    def record_scan(self, result) -> int:
+        """Store a :class:`~failwell.findings.ScanResult` and its findings; returns its id."""
+        data = result.to_dict()
+        with db.write_transaction(self.engine) as conn:
+            scan_id = conn.execute(insert(scans).values(
+                created_at=_now(), result=data,
+                data_fingerprint=str(data.get("data_fingerprint") or "")[:64] or None,
+                model_fingerprint=str(data.get("model_fingerprint") or "")[:64] or None)
+            ).inserted_primary_key[0]
+            rows = [{"scan_id": scan_id, "detector": f.detector, "failure_mode": f.failure_mode,
+                     "severity": str(f.severity), "title": f.title} for f in result.findings]
+            if rows:
+                conn.execute(insert(scan_findings), rows)
+        return scan_id
+
+    # -- embeddings ----------------------------------------------------------------------
+
+    def missing_embeddings(self, limit: int | None = None) -> list[tuple[int, str]]:
+        """(row id, text) of incidents without a vector, oldest first."""
+        query = (select(incidents.c.id, incidents.c.title, incidents.c.search_text)
+                 .outerjoin(embeddings, embeddings.c.incident_id == incidents.c.id)
+                 .where(embeddings.c.incident_id.is_(None)).order_by(incidents.c.id))
+        if limit:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [(r.id, r.search_text or r.title) for r in conn.execute(query)]
+
+    def embed_missing(self, *, batch_size: int = 256,
+                      progress: Callable[[int, int], None] | None = None) -> int:
+        """Embed every incident that has no vector yet, committing batch by batch, so an
+        interrupted run resumes where it stopped. ``progress(done, total)``."""
+        from failwell.kb import embeddings as emb
+
+        todo = self.missing_embeddings()
+        done = 0
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start:start + batch_size]
+            vectors = emb.encode([t for _, t in chunk])
+            with db.write_transaction(self.engine) as conn:
+                present = set(conn.execute(select(embeddings.c.incident_id).where(
+                    embeddings.c.incident_id.in_([i for i, _ in chunk]))).scalars())
+                rows = [{"incident_id": i, "model": emb.MODEL_NAME, "vector": emb.to_bytes(v)}
+                        for (i, _), v in zip(chunk, vectors, strict=True) if i not in present]
+                if rows:
+                    conn.execute(insert(embeddings), rows)
+            done += len(chunk)
+            if progress:
+                progress(done, len(todo))
+        return len(todo)
+
+    # -- settings ------------------------------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(kb_meta.c.value).where(kb_meta.c.key == key)).scalar()
+
+    def set_meta(self, key: str, value: str) -> None:
+        with db.write_transaction(self.engine) as conn:
+            conn.execute(delete(kb_meta).where(kb_meta.c.key == key))
+            conn.execute(insert(kb_meta).values(key=key, value=value))
+
