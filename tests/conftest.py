@@ -61,3 +61,73 @@ def compas(compas_path) -> pd.DataFrame:
     from failwell.demo import load_compas
 
     return load_compas(compas_path)
+
+
+# -- knowledge base: every storage test runs on SQLite and on a real PostgreSQL server ------
+
+def _pg_admin_url() -> str | None:
+    import os
+
+    return os.environ.get("FAILWELL_TEST_PG") or None
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def kb_url(request, tmp_path) -> str:
+    """A fresh, empty database URL. PostgreSQL comes from FAILWELL_TEST_PG (set by
+    `make test`, which starts a server); without it the PostgreSQL run is skipped locally
+    and fails in CI."""
+    import os
+    import uuid
+
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'kb.sqlite'}"
+        return
+    admin = _pg_admin_url()
+    if admin is None:
+        if os.environ.get("CI"):
+            pytest.fail("FAILWELL_TEST_PG is not set: `make test` starts PostgreSQL for CI")
+        pytest.skip("no PostgreSQL test server (FAILWELL_TEST_PG)")
+    from sqlalchemy import create_engine, text
+
+    name = f"fw_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield admin.rsplit("/", 1)[0] + f"/{name}"
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+@pytest.fixture
+def kb(kb_url):
+    from failwell.kb.store import KnowledgeBase
+
+    store = KnowledgeBase.open(kb_url)
+    yield store
+    store.close()
+
+
+def postmortem_text(id: str, *, title: str, summary: str, project: str = "",
+                    modes: tuple[str, ...] = (), patterns: tuple[str, ...] = (),
+                    occurred: str = "2024-01-10", actions: tuple[tuple[str, str], ...] = (),
+                    lessons: tuple[str, ...] = (), severity: str = "high") -> str:
+    """A postmortem in canonical Markdown, built through the real serializer."""
+    import datetime as dt
+
+    from failwell.kb.postmortem import (
+        ActionItem,
+        ContributingFactor,
+        Lesson,
+        Postmortem,
+        to_markdown,
+    )
+
+    pm = Postmortem(
+        id=id, title=title, severity=severity, project=project,
+        occurred=dt.date.fromisoformat(occurred), summary=summary,
+        contributing_factors=[ContributingFactor("What made it likely.", list(patterns),
+                                                 list(modes))] if modes or patterns else [],
+        lessons=[Lesson(t) for t in lessons],
+        action_items=[ActionItem(d, "ml-platform team", status=s) for d, s in actions])
+    return to_markdown(pm)

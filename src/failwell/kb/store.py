@@ -137,10 +137,14 @@ class KnowledgeBase:
     @classmethod
     def open(cls, url: str | None = None, *, seed: bool = True) -> KnowledgeBase:
         engine = db.make_engine(url)
-        db.upgrade(engine)
-        kb = cls(engine)
-        if seed:
-            kb.seed_library()
+        try:
+            db.upgrade(engine)
+            kb = cls(engine)
+            if seed:
+                kb.seed_library()
+        except BaseException:
+            engine.dispose()
+            raise
         return kb
 
     def close(self) -> None:
@@ -366,8 +370,8 @@ class KnowledgeBase:
         with self.engine.connect() as conn:
             near = conn.execute(select(incidents.c.slug).where(
                 incidents.c.slug.like(f"{slug[:3]}%")).limit(5000)).scalars().all()
-        return NotFoundError(f"no incident {slug!r} in the knowledge base"
-                             f"{did_you_mean(slug, near)}.")
+        return NotFoundError(f"No incident {slug!r} in the knowledge base."
+                             f"{did_you_mean(slug, near)}")
 
     # -- scans ---------------------------------------------------------------------------
 
