@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench bench-peers clean
+.PHONY: demo test bench bench-kb bench-peers clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH (or: make PYTHON=python3 ...)"; exit 2; }
@@ -17,12 +17,17 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## Reproduce ProPublica's COMPAS figures and scan a model trained without race.
 	$(BIN)/failwell demo
 
-test: $(STAMP)  ## Lint, then the whole test suite.
+test: $(STAMP)  ## Lint, then the whole test suite (on SQLite and a real PostgreSQL server).
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/python -m pytest -n 2 -q
+	FAILWELL_TEST_PG="$${FAILWELL_TEST_PG:-$$(bash scripts/test-postgres.sh || true)}" \
+	  $(BIN)/python -m pytest -n 2 -q
 
 bench: $(STAMP)  ## Speed and memory targets (see benchmarks/README.md).
 	$(BIN)/python benchmarks/bench_scan.py
+
+bench-kb: $(STAMP)  ## Knowledge base: import, search p95 at 100k (SQLite, PostgreSQL), quality.
+	FAILWELL_TEST_PG="$${FAILWELL_TEST_PG:-$$(bash scripts/test-postgres.sh || true)}" \
+	  $(BIN)/python benchmarks/bench_kb.py
 
 bench-peers: $(STAMP)  ## failwell vs Giskard 2.x and Deepchecks, each in its own venv.
 	$(BIN)/python benchmarks/bench_peers.py

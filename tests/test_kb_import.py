@@ -51,7 +51,7 @@ def test_a_bad_file_in_a_folder_writes_nothing(kb, tmp_path):
     (folder / "a.md").write_text(postmortem_text("a", title="A", summary="x"))
     (folder / "b.md").write_text(postmortem_text("b", title="B", summary="x").replace(
         "failure_modes", "x").replace("occurred: 2024-01-10", "occurred: 2024-13-45"))
-    with pytest.raises(InputError, match="b.md: occurred '2024-13-45' is not a date"):
+    with pytest.raises(InputError, match=r"b\.md: occurred .2024-13-45. is not a date"):
         import_path(kb, folder)
     assert kb.count() == 10
 

@@ -101,9 +101,11 @@ def test_lessons_for_a_project_and_for_a_scan(kb):
             self.failure_mode, self.title = mode, title
 
     class Result:
-        findings = [Finding("spurious-correlation", "Metadata column 'site' drives decisions")]
+        def __init__(self, findings):
+            self.findings = findings
 
-    scan_hits = lessons_for_scan(kb, Result())
+    scan_hits = lessons_for_scan(kb, Result(
+        [Finding("spurious-correlation", "Metadata column 'site' drives decisions")]))
     assert {h.incident for h in scan_hits} == {"pneumonia-portable-marker",
                                                "maze-robot-simulator-shadows"}
     assert all(h.failure_modes == ["spurious-correlation"] for h in scan_hits)

@@ -107,7 +107,7 @@ def test_update_replaces_children_and_refuses_silent_publishing(kb):
     assert kb.action_closure(["upd"]) == {"upd": (1, 1)}
     with pytest.raises(InputError, match="incident publish"):
         kb.update(from_markdown(new.replace("status: draft", "status: published")))
-    with pytest.raises(NotFoundError, match="Did you mean .upd.?"):
+    with pytest.raises(NotFoundError, match=r"Did you mean .upd.\?"):
         kb.get("updd")
 
 

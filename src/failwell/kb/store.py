@@ -370,8 +370,10 @@ class KnowledgeBase:
         with self.engine.connect() as conn:
             near = conn.execute(select(incidents.c.slug).where(
                 incidents.c.slug.like(f"{slug[:3]}%")).limit(5000)).scalars().all()
-        return NotFoundError(f"No incident {slug!r} in the knowledge base."
-                             f"{did_you_mean(slug, near)}")
+        starting = [n for n in near if n.startswith(slug)][:3]
+        hint = (f" Did you mean {', '.join(map(repr, starting))}?" if starting
+                else did_you_mean(slug, near))
+        return NotFoundError(f"No incident {slug!r} in the knowledge base.{hint}")
 
     # -- scans ---------------------------------------------------------------------------
 

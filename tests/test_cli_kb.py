@@ -1,0 +1,119 @@
+"""The knowledge-base commands through the CLI runner, on a SQLite file per test."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import postmortem_text
+from failwell.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def db(tmp_path, monkeypatch):
+    path = tmp_path / "kb.sqlite"
+    monkeypatch.setenv("FAILWELL_DB", str(path))
+    return path
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_search_json_contract_on_a_fresh_database(db):
+    result = run("kb", "search", "model learned a hospital marker", "--format", "json")
+    assert result.exit_code == 0, result.output
+    hits = json.loads(result.stdout)
+    assert hits[0]["id"] == "pneumonia-portable-marker"
+    assert {"id", "title", "score"} <= set(hits[0])
+
+
+def test_incident_lifecycle(db, tmp_path):
+    md = tmp_path / "pm.md"
+    text = postmortem_text("ward-alerts", title="Ward alert model ignored night shifts",
+                           summary="The on-call engineer failed to check the dashboard.",
+                           project="ward-alerts", modes=("underperforming-slice",))
+    md.write_text(text)
+    new = run("incident", "new", "--from", md, "--format", "json")
+    assert new.exit_code == 0, new.output
+    report = json.loads(new.stdout)
+    assert report["blame_flags"] and report["status"] == "draft"
+    assert run("incident", "show", "ward-alerts").stdout == text
+    assert run("incident", "new", "--from", md).exit_code == 2  # same id twice
+    blocked = run("incident", "publish", "ward-alerts")
+    assert blocked.exit_code == 2 and "blame-framing" in blocked.output
+    reworded = text.replace("The on-call engineer failed to check the dashboard.",
+                            "No alert paged anyone when the night-shift recall dropped.")
+    md.write_text(reworded)
+    assert run("incident", "lint", md).exit_code == 0
+    assert run("incident", "edit", "ward-alerts", "--from", md).exit_code == 0
+    assert run("incident", "publish", "ward-alerts").exit_code == 0
+    listed = json.loads(run("incident", "list", "--status", "published", "--source", "user",
+                            "--format", "json").stdout)
+    assert [r["id"] for r in listed] == ["ward-alerts"]
+    found = json.loads(run("kb", "search", "night shift alerts", "--format", "json").stdout)
+    assert found[0]["id"] == "ward-alerts"
+
+
+def test_invalid_edit_keeps_the_stored_version(db, tmp_path):
+    before = run("incident", "show", "pneumonia-portable-marker").stdout
+    bad = tmp_path / "bad.md"
+    bad.write_text(before.replace("severity: high", "severity: urgent"))
+    result = run("incident", "edit", "pneumonia-portable-marker", "--from", bad)
+    assert result.exit_code == 2 and "severity 'urgent'" in result.output
+    assert "Traceback" not in result.output
+    assert run("incident", "show", "pneumonia-portable-marker").stdout == before
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("incident", "show", "pneumonia"), "Did you mean"),
+    (("kb", "search", "x", "--failure-mode", "spurious"), "Unknown failure mode"),
+    (("kb", "search", "x", "--since", "2024-13-01"), "not a date"),
+    (("kb", "stats", "--period", "week"), "--period 'week'"),
+    (("kb", "import", "missing.json"), "No such file"),
+    (("kb", "export", "out", "--format", "xml"), "export format 'xml'"),
+])
+def test_bad_input_is_one_message_and_exit_2(db, args, message):
+    result = run(*args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_newer_schema_is_refused(db):
+    import sqlite3
+
+    run("kb", "info")
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0099'")
+    result = run("kb", "search", "marker")
+    assert result.exit_code == 2 and "newer than this failwell" in result.output
+
+
+def test_export_import_stats_and_lessons(db, tmp_path):
+    assert run("kb", "export", tmp_path / "md").exit_code == 0
+    assert len(list((tmp_path / "md").glob("*.md"))) == 10
+    other = tmp_path / "other.sqlite"
+    imported = run("kb", "import", tmp_path / "md", "--db", other, "--no-embed",
+                   "--format", "json")
+    assert json.loads(imported.stdout)["skipped"] == 10  # the library is already there
+    stats = json.loads(run("kb", "stats", "--format", "json").stdout)
+    assert stats["incidents"] == 10 and 0 < stats["action_closure_rate"] <= 1
+    lessons = json.loads(run("lessons", "for", "A chatbot that answers from our policy "
+                             "documents", "--format", "json").stdout)
+    assert lessons[0]["incident"] == "llm-hallucination-grounding"
+
+
+def test_scan_with_kb_records_findings_and_prints_lessons(db, tmp_path):
+    from conftest import people
+
+    frame = people(3000, seed=1, label_bias=1.5)  # labels favour one gender: historical bias
+    frame["decision"] = frame["hired"]
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    result = run("scan", tmp_path / "d.csv", "--target", "hired", "--prediction", "decision",
+                 "--protected", "gender", "--kb", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["findings"]  # the JSON report on stdout stays clean
+    assert "Recorded as scan 1" in result.stderr
+    assert "Lessons from Résumé screener" in result.stderr
