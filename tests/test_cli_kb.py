@@ -117,3 +117,42 @@ def test_scan_with_kb_records_findings_and_prints_lessons(db, tmp_path):
     assert json.loads(result.stdout)["findings"]  # the JSON report on stdout stays clean
     assert "Recorded as scan 1" in result.stderr
     assert "Lessons from Résumé screener" in result.stderr
+
+
+def test_incident_new_interactively(db):
+    answers = "\n".join([
+        "Loan model approved fewer applicants from one district",  # title
+        "",  # id: accept the default slug
+        "credit-scoring",  # project
+        "high",  # severity
+        "2025-03-02",  # occurred
+        "Applicants in one district were declined twice as often.",  # impact
+        "Approve or decline small loans.",  # decision
+        "Default rate below 3 %.",  # success definition
+        "The model was trained on ten years of past lending decisions, which encoded "
+        "historical bias against the district.",  # summary
+    ]) + "\n" + "y\n" * 10
+    result = runner.invoke(app, ["incident", "new"], input=answers)
+    assert result.exit_code == 0, result.output
+    slug = "loan-model-approved-fewer-applicants-from-one-district"
+    assert f"Recorded {slug} as draft" in result.output
+    stored = json.loads(run("incident", "show", slug, "--format", "json").stdout)
+    assert stored["project"] == "credit-scoring" and stored["occurred"] == "2025-03-02"
+    tags = {m for f in stored["contributing_factors"] for m in f["failure_modes"]}
+    assert "historical-bias" in tags  # suggested, then confirmed with "y"
+
+
+def test_incident_edit_in_the_editor(db, tmp_path, monkeypatch):
+    script = tmp_path / "editor.sh"
+    script.write_text("#!/bin/sh\nsed -i 's/^severity: high/severity: critical/' \"$1\"\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("EDITOR", str(script))
+    monkeypatch.setenv("VISUAL", str(script))
+    result = run("incident", "edit", "pneumonia-portable-marker")
+    assert result.exit_code == 0, result.output
+    shown = run("incident", "show", "pneumonia-portable-marker").stdout
+    assert "severity: critical" in shown
+    script.write_text("#!/bin/sh\nsed -i 's/^severity: critical/severity: dire/' \"$1\"\n")
+    broken = run("incident", "edit", "pneumonia-portable-marker")
+    assert broken.exit_code == 2 and "kept in" in broken.output
+    assert run("incident", "show", "pneumonia-portable-marker").stdout == shown

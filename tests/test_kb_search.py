@@ -47,13 +47,25 @@ def test_bad_queries(kb):
     assert search(kb, "zzqx wvvk", mode="fulltext") == []
 
 
-def test_suggestions_on_the_library_and_clean_controls():
+def _precision_recall(cases):
     tp = fp = total = 0
-    for pm in load_library():
-        got = {s.id for s in suggest(pm)}
-        truth = pm.patterns | pm.failure_modes
+    for text, truth in cases:
+        got = {s.id for s in suggest(text)}
         tp, fp, total = tp + len(got & truth), fp + len(got - truth), total + len(truth)
-    assert tp / (tp + fp) >= 0.55 and tp / total >= 0.6
+    return tp / (tp + fp), tp / total
+
+
+def test_suggestions_on_the_library_held_out_cases_and_clean_controls():
+    import json
+    from pathlib import Path
+
+    library = [(pm, pm.patterns | pm.failure_modes) for pm in load_library()]
+    precision, recall = _precision_recall(library)
+    assert precision >= 0.65 and recall >= 0.6  # tuned here: 0.69 / 0.63
+    rows = (Path(__file__).parent / "data" / "suggestion_heldout.jsonl").read_text()
+    held = [(r["text"], set(r["tags"])) for r in map(json.loads, rows.splitlines())]
+    precision, recall = _precision_recall(held)
+    assert precision >= 0.5 and recall >= 0.45  # never tuned on: 0.55 / 0.47
     for text in ("We baked sourdough bread for the team picnic. The oven was preheated to "
                  "250 degrees. Everyone enjoyed the crust and the sunny weather.",
                  "The office moved to the third floor over the weekend. Desks were labelled "

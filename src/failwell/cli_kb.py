@@ -215,7 +215,7 @@ def incident_new(
         raise InputError(f"an incident with id {pm.id!r} already exists; choose another id or "
                          f"`failwell incident edit {pm.id}`.")
     suggestions = [s for s in suggest(pm) if not s.already_tagged]
-    interactive = from_file is None and fmt == "terminal" and sys.stdin.isatty()
+    interactive = from_file is None and fmt == "terminal"  # answering questions already
     accepted = [s for s in suggestions if accept_suggestions or (
         interactive and typer.confirm(f"Tag {s.kind.replace('_', ' ')} {s.id!r} "
                                       f"(score {s.score}, from: {s.sentence[:80]!r})?"))]
@@ -285,8 +285,8 @@ def incident_edit(
     if from_file is not None:
         text = _read_text(from_file)
     else:
-        edited = typer.edit(stored.markdown, extension=".md")
-        if edited is None or edited == stored.markdown:
+        edited = _edit_in_editor(stored.markdown, incident_id)
+        if edited == stored.markdown:
             console.print("No changes.")
             return
         text = edited
@@ -298,12 +298,35 @@ def incident_edit(
         kb.update(pm, markdown=text)
     except InputError:
         if from_file is None:
-            keep = Path(f"{incident_id}.failed-edit.md")
+            import tempfile
+
+            keep = Path(tempfile.gettempdir()) / f"failwell-edit-{incident_id}.md"
             keep.write_text(text, encoding="utf-8")
             err.print(f"Your edit was kept in {keep}; fix it and run "
                       f"`failwell incident edit {incident_id} --from {keep}`.")
         raise
     console.print(f"[green]Updated[/] {incident_id}.")
+
+
+def _edit_in_editor(text: str, name: str) -> str:
+    """Open ``text`` in $VISUAL / $EDITOR (default vi) and return what was saved."""
+    import os
+    import shlex
+    import subprocess
+    import tempfile
+
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"{name}.md"
+        path.write_text(text, encoding="utf-8")
+        try:
+            code = subprocess.call([*shlex.split(editor), str(path)])
+        except OSError as exc:
+            raise InputError(f"cannot start the editor {editor!r} ({exc.strerror}); set "
+                             "EDITOR, or use --from FILE.") from None
+        if code != 0:
+            raise InputError(f"the editor {editor!r} exited with {code}; nothing changed.")
+        return path.read_text(encoding="utf-8")
 
 
 @incident_app.command("show")

@@ -125,8 +125,11 @@ def ensure_embeddings(kb: KnowledgeBase, *, max_inline: int = 500) -> bool:
 
     if not emb.available():
         return False
-    missing = kb.missing_embeddings(limit=max_inline + 1)
-    if 0 < len(missing) <= max_inline:
+    with kb.engine.connect() as conn:
+        stored, embedded = conn.execute(select(
+            select(func.count()).select_from(incidents).scalar_subquery(),
+            select(func.count()).select_from(embeddings).scalar_subquery())).one()
+    if 0 < stored - embedded <= max_inline:
         kb.embed_missing()
     return True
 
