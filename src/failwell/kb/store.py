@@ -23,6 +23,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -440,6 +441,13 @@ class KnowledgeBase:
             if progress:
                 progress(done, len(todo))
         return len(todo)
+
+    def refresh_statistics(self) -> None:
+        """After a bulk import: PostgreSQL's planner statistics feed the search's estimate
+        of how common each word is (SQLite counts exactly and needs nothing)."""
+        if self.dialect == "postgresql":
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+                c.execute(text("ANALYZE incidents"))
 
     # -- settings ------------------------------------------------------------------------
 

@@ -133,6 +133,8 @@ def import_path(kb: KnowledgeBase, path: Path, *, progress: Progress | None = No
                                     source_ids=[pm.id for pm, _ in batch])
         if progress:
             progress(start + len(batch), len(fresh))
+    if report.added:
+        kb.refresh_statistics()
     return report
 
 
@@ -271,6 +273,8 @@ def import_genai_incidents(kb: KnowledgeBase, *, progress: Progress | None = Non
                                     attribution=attribution, external_tags=extra)
         if progress:
             progress(start + len(batch), len(todo))
+    if report.added:
+        kb.refresh_statistics()
     return report
 
 
