@@ -13,9 +13,10 @@ SUDO=""
 if [ -z "$(bindir)" ]; then
   command -v apt-get >/dev/null || { log "no PostgreSQL and no apt-get"; exit 1; }
   log "installing Debian's postgresql (one time)..."
+  LOG=$(mktemp)
   { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-      $SUDO apt-get install -y -qq --no-install-recommends postgresql; } >&2 \
-    || { log "could not install postgresql"; exit 1; }
+      $SUDO apt-get install -y -qq --no-install-recommends postgresql; } >"$LOG" 2>&1 \
+    || { cat "$LOG" >&2; log "could not install postgresql"; exit 1; }
 fi
 BIN=$(bindir)
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
