@@ -117,6 +117,17 @@ def test_scan_with_kb_records_findings_and_prints_lessons(db, tmp_path):
     assert json.loads(result.stdout)["findings"]  # the JSON report on stdout stays clean
     assert "Recorded as scan 1" in result.stderr
     assert "Lessons from Résumé screener" in result.stderr
+    (tmp_path / "scan.json").write_text(result.stdout)
+    lessons = json.loads(run("lessons", "for", tmp_path / "scan.json", "--format", "json").stdout)
+    assert lessons[0]["incident"] == "resume-screener-gender-bias"
+    assert "historical-bias" in lessons[0]["failure_modes"]
+
+
+def test_info_and_embed(db):
+    info = run("kb", "info")
+    assert info.exit_code == 0 and "schema: 0002 (head 0002)" in info.output
+    assert "incidents: 10" in info.output
+    assert run("kb", "embed").exit_code == 0
 
 
 def test_incident_new_interactively(db):
