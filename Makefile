@@ -18,7 +18,7 @@ demo: $(STAMP)  ## Reproduce ProPublica's COMPAS figures and scan a model traine
 	$(BIN)/failwell demo
 
 test: $(STAMP)  ## Lint, then the whole test suite (on SQLite and a real PostgreSQL server).
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
 	FAILWELL_TEST_PG="$${FAILWELL_TEST_PG:-$$(bash scripts/test-postgres.sh || true)}" \
 	  $(BIN)/python -m pytest -n 2 -q
 

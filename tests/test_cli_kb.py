@@ -125,7 +125,7 @@ def test_scan_with_kb_records_findings_and_prints_lessons(db, tmp_path):
 
 def test_info_and_embed(db):
     info = run("kb", "info")
-    assert info.exit_code == 0 and "schema: 0002 (head 0002)" in info.output
+    assert info.exit_code == 0 and "schema: 0003 (head 0003)" in info.output
     assert "incidents: 10" in info.output
     assert run("kb", "embed").exit_code == 0
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from failwell.errors import FailwellError
+from failwell.errors import FailwellError, InputError
 
 app = typer.Typer(
     help="failwell: catch known AI failure modes, learn from the ones that happen anyway.",
@@ -134,10 +134,16 @@ def scan(
     ] = False,
     db: Annotated[str | None, typer.Option(
         "--db", envvar="FAILWELL_DB", help="Knowledge base for --kb.")] = None,
+    project: Annotated[str | None, typer.Option(
+        help="With --kb: record the scan as evidence for this governance project.")] = None,
 ) -> None:
     from failwell.scanner import ScanConfig, load_model, make_dataset, read_table
     from failwell.scanner import scan as run_scan
 
+    if project and not kb:
+        raise InputError("--project records the scan in the knowledge base: add --kb.")
+    if project:
+        _governance(db).project(project)  # an unknown project fails before the scan runs
     dataset = make_dataset(
         data, target=target, prediction=prediction,
         prediction_positive=tuple(prediction_positive), score=score, threshold=threshold,
@@ -150,20 +156,34 @@ def scan(
     result = _scan_with_progress(run_scan, dataset, adapter, detector or None, config)
     _emit(result, fmt, output, title=f"failwell scan of {data.name}")
     if kb:
-        _record_in_kb(result, db)
+        _record_in_kb(result, db, project)
     _exit_for(result, fail_on)
 
 
-def _record_in_kb(result, db: str | None) -> None:
+def _governance(db: str | None):
+    from failwell.governance.store import Governance
+    from failwell.kb.store import KnowledgeBase
+
+    return Governance(KnowledgeBase.open(db))
+
+
+def _record_in_kb(result, db: str | None, project: str | None = None) -> None:
     """Store the scan and print the lessons of incidents with the same failure modes (to
     stderr, so a JSON report on stdout stays clean)."""
     from failwell.kb.lessons import lessons_for_scan
-    from failwell.kb.store import KnowledgeBase
 
-    store = KnowledgeBase.open(db)
-    scan_id = store.record_scan(result)
+    gov = _governance(db)
+    store = gov.kb
+    scan_id = store.record_scan(result, project=project)
     hits = lessons_for_scan(store, result)
-    err.print(f"Recorded as scan {scan_id} in the knowledge base.")
+    err.print(f"Recorded as scan {scan_id} in the knowledge base"
+              + (f" for project {project}." if project else "."))
+    if project:
+        from failwell.governance.guard import check_after_scan
+
+        line = check_after_scan(gov, project)
+        if line:
+            err.print(line, highlight=False)
     for h in hits:
         err.print(f"[bold]Lessons from {h.title}[/] [dim]({h.incident}; "
                   f"{', '.join(h.failure_modes)})[/]", highlight=False)
@@ -227,18 +247,30 @@ def _exit_for(result, fail_on: str) -> None:
 def compare(
     old: Annotated[Path, typer.Argument(help="Scan result JSON (or JSON of metrics) before.")],
     new: Annotated[Path, typer.Argument(help="Scan result JSON (or JSON of metrics) after.")],
-    proxy: Annotated[str, typer.Option(help="The optimized metric, NAME[:up|down].")],
+    proxy: Annotated[str | None, typer.Option(
+        help="The optimized metric, NAME[:up|down].")] = None,
     guardrail: Annotated[list[str], typer.Option(
         help="Metric that must not degrade, NAME[:up|down] (repeatable).")] = [],  # noqa: B006
     tolerance: Annotated[float, typer.Option(help="Change that counts as real.")] = 0.01,
     fmt: Annotated[str, typer.Option("--format", callback=_check_format)] = "terminal",
     output: Annotated[Path | None, typer.Option()] = None,
     fail_on: Annotated[str, typer.Option(callback=_check_severity)] = "medium",
+    project: Annotated[str | None, typer.Option(
+        help="Use this project's declared proxy and guardrails; record the result as its "
+             "proxy-guard gate evidence.")] = None,
+    db: Annotated[str | None, typer.Option("--db", envvar="FAILWELL_DB")] = None,
 ) -> None:
     """Flag a proxy objective: the proxy metric improved while a guardrail got worse."""
     from failwell.scanner.compare import compare as run_compare
 
-    result = run_compare(old, new, proxy=proxy, guardrails=guardrail, tolerance=tolerance)
+    if project:
+        from failwell.governance.guard import check
+
+        result = check(_governance(db), project, old, new)
+    elif proxy is None:
+        raise InputError("give --proxy (and --guardrail), or --project to use its guard.")
+    else:
+        result = run_compare(old, new, proxy=proxy, guardrails=guardrail, tolerance=tolerance)
     if fmt == "terminal" and output is None:
         from rich.table import Table
 
@@ -319,11 +351,16 @@ def demo(
     run_demo(data, output_dir, Console())
 
 
+from failwell.cli_gov import card_app, gate_app, pir, project_app  # noqa: E402
 from failwell.cli_kb import incident_app, kb_app, lessons_app  # noqa: E402 (needs boundary)
 
 app.add_typer(incident_app, name="incident")
 app.add_typer(kb_app, name="kb")
 app.add_typer(lessons_app, name="lessons")
+app.add_typer(project_app, name="project")
+app.add_typer(gate_app, name="gate")
+app.add_typer(card_app, name="card")
+app.command("pir")(pir)
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -93,6 +93,7 @@ scans = Table(
     Column("data_fingerprint", String(64)),
     Column("model_fingerprint", String(64)),
     Column("result", JSON, nullable=False),
+    Column("project", String(200)),  # migration 0003
 )
 
 scan_findings = Table(

@@ -391,12 +391,13 @@ class KnowledgeBase:
 
     # -- scans ---------------------------------------------------------------------------
 
-    def record_scan(self, result) -> int:
-        """Store a :class:`~failwell.findings.ScanResult` and its findings; returns its id."""
+    def record_scan(self, result, *, project: str | None = None) -> int:
+        """Store a :class:`~failwell.findings.ScanResult` and its findings (optionally as a
+        scan of a governance project); returns its id."""
         data = result.to_dict()
         with db.write_transaction(self.engine) as conn:
             scan_id = conn.execute(insert(scans).values(
-                created_at=_now(), result=data,
+                created_at=_now(), result=data, project=project,
                 data_fingerprint=str(data.get("data_fingerprint") or "")[:64] or None,
                 model_fingerprint=str(data.get("model_fingerprint") or "")[:64] or None)
             ).inserted_primary_key[0]

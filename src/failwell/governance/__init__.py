@@ -1,0 +1,1 @@
+"""Governance: projects, stage gates, reviews, model cards and datasheets, PIR."""
