@@ -25,11 +25,18 @@ def test_upgrade_from_the_first_schema_keeps_and_indexes_old_rows(kb_url):
             "('old', 'Legacy loan model drifted', 'high', 'draft', '', '', "
             "'Legacy loan model drifted after the rate change', '{}', '', 'user', "
             "'2024-01-01', '2024-01-01')"))
+        conn.execute(text("INSERT INTO scans (id, created_at, result) VALUES "
+                          "(1, '2024-01-01', '{}')"))
+        conn.execute(text("INSERT INTO scan_findings (scan_id, detector, failure_mode, "
+                          "severity, title) VALUES (1, 'd', 'leakage', 'high', 't')"))
     engine.dispose()
     kb = KnowledgeBase.open(kb_url, seed=False)
     assert db.current_revision(kb.engine) == db.head_revision() == "0003"
     hits = fulltext(kb, "loan drift")
     assert [kb_id for kb_id, _ in hits] and kb.list()[0].id == "old"
+    with kb.engine.connect() as conn:  # 0003 adds scans.project without rebuilding scans
+        assert conn.execute(text("SELECT count(*) FROM scan_findings")).scalar() == 1
+        assert conn.execute(text("SELECT project FROM scans")).scalar() is None
     kb.close()
 
 
