@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench bench-kb bench-peers clean
+.PHONY: demo test bench bench-kb bench-training bench-peers clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH (or: make PYTHON=python3 ...)"; exit 2; }
@@ -28,6 +28,9 @@ bench: $(STAMP)  ## Speed and memory targets (see benchmarks/README.md).
 bench-kb: $(STAMP)  ## Knowledge base: import, search p95 at 100k (SQLite, PostgreSQL), quality.
 	FAILWELL_TEST_PG="$${FAILWELL_TEST_PG:-$$(bash scripts/test-postgres.sh || true)}" \
 	  $(BIN)/python benchmarks/bench_kb.py
+
+bench-training: $(STAMP)  ## Training-monitor overhead against the same loop without it.
+	$(BIN)/python benchmarks/bench_training.py
 
 bench-peers: $(STAMP)  ## failwell vs Giskard 2.x and Deepchecks, each in its own venv.
 	$(BIN)/python benchmarks/bench_peers.py

@@ -1,0 +1,79 @@
+"""The run record: metrics and alerts in a local SQLite file (standard library only), written
+in batches so that recording costs little per step."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY, name TEXT NOT NULL,
+                                 started_at TEXT NOT NULL, config TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS metrics (run_id INTEGER NOT NULL, step INTEGER NOT NULL,
+                                    name TEXT NOT NULL, value REAL);
+CREATE TABLE IF NOT EXISTS alerts (run_id INTEGER NOT NULL, step INTEGER NOT NULL,
+                                   kind TEXT NOT NULL, series TEXT NOT NULL, value REAL,
+                                   detail TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS ix_metrics_run ON metrics (run_id, name, step);
+"""
+
+
+class RunStore:
+    def __init__(self, path: str | Path, *, run_name: str, config: dict[str, Any],
+                 flush_every: int = 200):
+        import datetime as dt
+
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(self.path)
+        self.conn.executescript(SCHEMA)
+        with self.conn:
+            self.run_id = self.conn.execute(
+                "INSERT INTO runs (name, started_at, config) VALUES (?, ?, ?)",
+                (run_name, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                 json.dumps(config, default=str))).lastrowid
+        self.pending: list[tuple] = []
+        self.flush_every = flush_every
+
+    def metrics(self, step: int, values: dict[str, float]) -> None:
+        self.pending += [(self.run_id, step, k, v) for k, v in values.items()]
+        if len(self.pending) >= self.flush_every * 8:
+            self.flush()
+
+    def alert(self, step: int, kind: str, series: str, value: float, detail: str) -> None:
+        self.flush()
+        with self.conn:
+            self.conn.execute("INSERT INTO alerts VALUES (?, ?, ?, ?, ?, ?)",
+                              (self.run_id, step, kind, series, value, detail))
+
+    def flush(self) -> None:
+        if self.pending:
+            with self.conn:
+                self.conn.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?)", self.pending)
+            self.pending = []
+
+    def close(self) -> None:
+        self.flush()
+        self.conn.close()
+
+
+def read_run(path: str | Path, run_id: int | None = None) -> dict[str, Any]:
+    """One run's metrics (name -> [(step, value)]) and alerts, the latest run by default."""
+    conn = sqlite3.connect(Path(path))
+    try:
+        if run_id is None:
+            run_id = conn.execute("SELECT max(id) FROM runs").fetchone()[0]
+        name = conn.execute("SELECT name FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
+        series: dict[str, list[tuple[int, float]]] = {}
+        for step, metric, value in conn.execute(
+                "SELECT step, name, value FROM metrics WHERE run_id = ? ORDER BY step",
+                (run_id,)):
+            series.setdefault(metric, []).append((step, value))
+        alerts = [dict(zip(("step", "kind", "series", "value", "detail"), row, strict=True))
+                  for row in conn.execute("SELECT step, kind, series, value, detail FROM "
+                                          "alerts WHERE run_id = ? ORDER BY step", (run_id,))]
+    finally:
+        conn.close()
+    return {"run_id": run_id, "name": name, "series": series, "alerts": alerts}
