@@ -1,0 +1,1 @@
+"""Deep-learning failure modes (``failwell[torch]``; attributions need ``captum``)."""

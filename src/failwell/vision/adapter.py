@@ -1,0 +1,52 @@
+"""PyTorch classifiers behind one small interface: batched, on the best device present
+(CUDA when there is one, never required), numpy in and out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from failwell.errors import require
+
+
+def best_device() -> str:
+    torch = require("torch", extra="torch", purpose="PyTorch models")
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@dataclass
+class TorchClassifier:
+    """Wraps an ``nn.Module`` returning logits: images (N, C, H, W), tabular tensors (N, F)
+    or token ids (N, T; ``integer_inputs=True``)."""
+
+    model: object
+    batch_size: int = 256
+    device: str | None = None
+    integer_inputs: bool = False
+
+    def __post_init__(self):
+        self.torch = require("torch", extra="torch", purpose="PyTorch models")
+        self.device = self.device or best_device()
+        self.model = self.model.to(self.device).eval()
+
+    def tensor(self, x: np.ndarray):
+        dtype = self.torch.long if self.integer_inputs else self.torch.float32
+        return self.torch.as_tensor(np.asarray(x), dtype=dtype, device=self.device)
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        out = []
+        with self.torch.no_grad():
+            for start in range(0, len(x), self.batch_size):
+                out.append(self.model(self.tensor(x[start:start + self.batch_size])).float()
+                           .cpu().numpy())
+        return np.concatenate(out) if out else np.empty((0, 0), dtype=np.float32)
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        z = self.logits(x)
+        z = z - z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.logits(x).argmax(axis=1)
