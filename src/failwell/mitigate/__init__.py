@@ -52,3 +52,12 @@ def resample_balanced(groups, labels, *, seed: int = 0) -> np.ndarray:
         out.append(rng.choice(rows, size=target, replace=True))
     idx = np.concatenate(out) if out else np.zeros(0, dtype=int)
     return np.sort(idx[:n] if len(idx) > n else idx)
+
+
+def __getattr__(name: str):
+    """``adversarial_training`` needs torch; import it only when asked for."""
+    if name == "adversarial_training":
+        from failwell.mitigate.adversarial import adversarial_training
+
+        return adversarial_training
+    raise AttributeError(name)
