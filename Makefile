@@ -20,7 +20,8 @@ demo: $(STAMP)  ## Reproduce ProPublica's COMPAS figures and scan a model traine
 test: $(STAMP)  ## Lint, then the whole test suite (on SQLite and a real PostgreSQL server).
 	$(BIN)/ruff check src tests benchmarks examples
 	FAILWELL_TEST_PG="$${FAILWELL_TEST_PG:-$$(bash scripts/test-postgres.sh || true)}" \
-	  $(BIN)/python -m pytest -n 2 -q
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+	  $(BIN)/python -m pytest -n 2 -q  # one thread per worker: OpenMP pools in two workers fought
 
 bench: $(STAMP)  ## Speed and memory targets (see benchmarks/README.md).
 	$(BIN)/python benchmarks/bench_scan.py

@@ -93,3 +93,30 @@ def test_adversarial_training_improves_robust_accuracy(digits):
     assert after[1].accuracy >= before[1].accuracy + 0.12  # robust accuracy, clear margin
     assert after[0].accuracy >= before[0].accuracy - 0.08  # clean accuracy within 8 points
     assert isinstance(TorchClassifier(hardened).predict(x[:2]), np.ndarray)
+
+
+def test_latency_budget_with_a_slow_and_a_fast_model(digits, trained):
+    import time
+
+    from failwell.vision.latency import latency_budget
+
+    _, _, x, _ = digits
+    fast = TorchClassifier(trained, device="cpu").predict
+    assert latency_budget(fast, x, budget_ms=200.0, repeats=30).findings == []
+
+    def slow(batch):
+        time.sleep(0.006)
+        return fast(batch)
+
+    finding = latency_budget(slow, x, budget_ms=3.0, repeats=30).findings[0]
+    assert finding.failure_mode == "latency-budget"
+    assert finding.metric("p95_latency_ms").value > 3.0
+
+
+def test_the_robustness_curve_is_in_the_html_report(digits, trained):
+    from failwell.report import render
+
+    _, _, x, y = digits
+    html = render(adversarial_fragility(trained, x[:100], y[:100], eps=EPS), "html",
+                  title="adversarial")
+    assert "Robust accuracy against eps" in html and "pgd-linf" in html

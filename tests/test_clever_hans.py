@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("captum")
 
-from failwell.vision.clever_hans import clever_hans, gallery  # noqa: E402
+from failwell.vision.clever_hans import attach_gallery, clever_hans, gallery  # noqa: E402
 
 MARKER = (slice(0, 3), slice(0, 3))  # rows 0-2, columns 0-2 of a 24 x 24 image
 
@@ -68,6 +68,11 @@ def test_marker_model_is_flagged_and_the_marker_located(data):
     assert "gradcam_outside_share" in result.metrics
     pngs = gallery(model, test_x, result)
     assert pngs and pngs[0]["png"].startswith(b"\x89PNG")
+    from failwell.report import render
+
+    html = render(attach_gallery(model, test_x, result), "html", title="clever hans")
+    assert html.count("data:image/png;base64,") == len(pngs)
+    assert "relies on a marker" in html
 
 
 def test_the_same_cnn_without_the_marker_is_not_flagged(data):

@@ -250,3 +250,13 @@ def gallery(model, images: np.ndarray, result: ScanResult, *, steps: int = 32
     x = np.asarray(images, dtype=np.float32)[idx]
     maps = attributions(clf, x, clf.predict(x), steps=steps)
     return [{"index": int(i), "png": overlay_png(x[j], maps[j])} for j, i in enumerate(idx)]
+
+
+def attach_gallery(model, images: np.ndarray, result: ScanResult, **options) -> ScanResult:
+    """Put the overlays in the result, so the HTML report shows them."""
+    import base64
+
+    result.diagnostics["attribution_gallery"] = [
+        {"index": g["index"], "png_base64": base64.b64encode(g["png"]).decode("ascii")}
+        for g in gallery(model, images, result, **options)]
+    return result
