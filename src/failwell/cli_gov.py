@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from failwell.cli import boundary
+from failwell.cli_kb import Db, Fmt, _check_fmt, _print_json
 from failwell.errors import InputError
 
 project_app = typer.Typer(help="AI projects under review: new, show, list.",
@@ -21,12 +22,9 @@ gate_app = typer.Typer(help="Stage gates: status, evidence, review, conditions, 
                        no_args_is_help=True)
 card_app = typer.Typer(help="Model cards and datasheets.", no_args_is_help=True)
 
-Db = Annotated[str | None, typer.Option("--db", envvar="FAILWELL_DB", show_envvar=True,
-                                        help="SQLite file or SQLAlchemy URL.")]
 Gates = Annotated[Path | None, typer.Option(
     "--gates", envvar="FAILWELL_GATES", help="Stage-gate YAML file (default: built in).")]
 By = Annotated[str | None, typer.Option("--by", help="Who is acting (default: login name).")]
-Fmt = Annotated[str, typer.Option("--format", help="terminal or json.")]
 console = Console()
 
 
@@ -37,15 +35,6 @@ def _gov(db: str | None, gates: Path | None = None):
 
     loaded = load_gates(gates)  # a bad gate file fails before the database is opened
     return Governance(KnowledgeBase.open(db), loaded)
-
-
-def _check_fmt(fmt: str, allowed=("terminal", "json")) -> None:
-    if fmt not in allowed:
-        raise InputError(f"--format {fmt!r} is not one of {', '.join(allowed)}.")
-
-
-def _json(data) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 # -- project ---------------------------------------------------------------------------
@@ -73,7 +62,7 @@ def project_show(slug: Annotated[str, typer.Argument(help="Project id.")], db: D
     _check_fmt(fmt)
     project, row = _gov(db).project(slug)
     if fmt == "json":
-        _json(project.to_dict() | {"stage": row["stage"]})
+        _print_json(project.to_dict() | {"stage": row["stage"]})
         return
     console.print(f"[bold]{project.name}[/] ({project.id}) · risk {project.risk} · stage "
                   f"[bold]{row['stage']}[/]", highlight=False)
@@ -90,7 +79,7 @@ def project_list(db: Db = None, fmt: Fmt = "terminal") -> None:
     _check_fmt(fmt)
     rows = _gov(db).projects()
     if fmt == "json":
-        _json(rows)
+        _print_json(rows)
         return
     table = Table("id", "name", "risk", "stage")
     for r in rows:
@@ -109,7 +98,7 @@ def gate_status(slug: Annotated[str, typer.Argument(help="Project id.")], db: Db
     _check_fmt(fmt)
     status = _gov(db, gates).status(slug)
     if fmt == "json":
-        _json(status.to_dict())
+        _print_json(status.to_dict())
         return
     if status.gate is None:
         console.print(f"{slug} has passed every gate.")
@@ -201,7 +190,7 @@ def gate_audit(slug: Annotated[str | None, typer.Argument(help="Project id.")] =
     _check_fmt(fmt)
     rows = _gov(db).audit(slug)
     if fmt == "json":
-        _json(rows)
+        _print_json(rows)
         return
     for r in rows:
         console.print(f"{r['at']} {r['actor']} {r['action']} {r['project'] or ''} "
@@ -285,7 +274,7 @@ def pir(
     _check_fmt(fmt)
     outcomes, postmortem = review_outcomes(_gov(db), slug, parse_outcomes(outcome), by=by)
     if fmt == "json":
-        _json({"outcomes": [o.to_dict() for o in outcomes], "postmortem": postmortem})
+        _print_json({"outcomes": [o.to_dict() for o in outcomes], "postmortem": postmortem})
         return
     for o in outcomes:
         mark = "[green]met[/]" if o.met else "[red]missed[/]"

@@ -7,7 +7,6 @@ refuses updates and deletes (database triggers, migration 0003).
 
 from __future__ import annotations
 
-import datetime as dt
 import getpass
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -36,9 +35,6 @@ def actor(name: str | None = None) -> str:
     except Exception:  # no login name (some containers)
         return "unknown"
 
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
 
 
 @dataclass
@@ -79,7 +75,7 @@ class Governance:
         with db.write_transaction(self.engine) as conn:
             if conn.execute(select(projects.c.id).where(projects.c.slug == project.id)).first():
                 raise InputError(f"{source}: a project with id {project.id!r} already exists.")
-            now = _now()
+            now = db.utc_now()
             conn.execute(insert(projects).values(
                 slug=project.id, name=project.name, stage=self.gates[0].id, risk=project.risk,
                 document=project.to_dict(), yaml=text, created_at=now, updated_at=now))
@@ -114,7 +110,7 @@ class Governance:
         with db.write_transaction(self.engine) as conn:
             conn.execute(insert(evidence).values(
                 project_id=row["id"], kind=kind, payload=payload, recorded_by=actor(by),
-                recorded_at=_now()))
+                recorded_at=db.utc_now()))
             self._audit(conn, by, "evidence.record", slug, {"kind": kind, **payload})
 
     def latest_evidence(self, project: Project, kind: str) -> dict[str, Any] | None:
@@ -208,7 +204,7 @@ class Governance:
         passed = self.passed_gates(slug) | ({gate_id} if decision != "no-go" else set())
         following = next_gate(self.gates, passed)
         stage = gate_id if decision == "no-go" else (following.id if following else DONE)
-        now = _now()
+        now = db.utc_now()
         with db.write_transaction(self.engine) as conn:
             review_id = conn.execute(insert(reviews).values(
                 project_id=row["id"], gate=gate_id, decision=decision,
@@ -249,7 +245,7 @@ class Governance:
                                 f" (open: {', '.join(map(str, sorted(ids))) or 'none'}).")
         with db.write_transaction(self.engine) as conn:
             conn.execute(update(conditions).where(conditions.c.id == condition_id).values(
-                status=status, updated_at=_now()))
+                status=status, updated_at=db.utc_now()))
             self._audit(conn, by, "condition.update", slug, {"id": condition_id,
                                                              "status": status})
 
@@ -294,7 +290,7 @@ class Governance:
         with db.write_transaction(self.engine) as conn:
             conn.execute(insert(cards).values(project_id=row["id"], kind=kind, version=version,
                                               sections=sections, created_by=actor(by),
-                                              created_at=_now()))
+                                              created_at=db.utc_now()))
             self._audit(conn, by, "card.save", slug, {
                 "kind": kind, "version": version, "edited": sorted(edits or {}),
                 "missing": card_docs.missing(sections)})
@@ -304,7 +300,7 @@ class Governance:
 
     def _audit(self, conn, by: str | None, action: str, project: str | None,
                details: dict[str, Any]) -> None:
-        conn.execute(insert(audit_log).values(at=_now(), actor=actor(by), action=action,
+        conn.execute(insert(audit_log).values(at=db.utc_now(), actor=actor(by), action=action,
                                               project=project, details=details))
 
     def audit(self, slug: str | None = None) -> list[dict[str, Any]]:

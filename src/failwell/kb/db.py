@@ -11,6 +11,7 @@ writers queue instead of deadlocking; a writer that waits too long gets
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 from collections.abc import Iterator
 from importlib import resources
@@ -22,6 +23,12 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from failwell.errors import StoreBusyError, StoreError
 
 BUSY_TIMEOUT_S = 15.0
+
+
+def utc_now() -> dt.datetime:
+    """Timestamps for stored rows: UTC, naive (portable across SQLite and PostgreSQL), to
+    the second."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
 
 
 def resolve_url(value: str | None = None) -> str:

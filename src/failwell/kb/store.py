@@ -135,9 +135,6 @@ def _document(pm: Postmortem) -> dict[str, Any]:
     return json.loads(json.dumps(asdict(pm), default=str))
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-
 
 class KnowledgeBase:
     """Open with :meth:`open`; it migrates the schema and seeds the starter library."""
@@ -189,7 +186,7 @@ class KnowledgeBase:
         """Store several postmortems in one transaction (all or none). Returns the count."""
         if not items:
             return 0
-        now = _now()
+        now = db.utc_now()
         source_ids = source_ids or [None] * len(items)
         external_tags = external_tags or [[]] * len(items)
         rows = [self._incident_row(pm, md, now) | {
@@ -213,7 +210,7 @@ class KnowledgeBase:
 
     def update(self, pm: Postmortem, *, markdown: str | None = None) -> None:
         """Replace a stored postmortem with a new version of itself (same id)."""
-        now = _now()
+        now = db.utc_now()
         with db.write_transaction(self.engine) as conn:
             row = conn.execute(select(incidents.c.id, incidents.c.status,
                                       incidents.c.published_at).where(
@@ -247,7 +244,7 @@ class KnowledgeBase:
         pm.status = "published"
         override = ({"reason": override_reason.strip(), "flags": [f.to_dict() for f in flags]}
                     if flags else None)
-        now = _now()
+        now = db.utc_now()
         with db.write_transaction(self.engine) as conn:
             conn.execute(update(incidents).where(incidents.c.slug == slug).values(
                 status="published", markdown=to_markdown(pm), document=_document(pm),
@@ -397,7 +394,7 @@ class KnowledgeBase:
         data = result.to_dict()
         with db.write_transaction(self.engine) as conn:
             scan_id = conn.execute(insert(scans).values(
-                created_at=_now(), result=data, project=project,
+                created_at=db.utc_now(), result=data, project=project,
                 data_fingerprint=str(data.get("data_fingerprint") or "")[:64] or None,
                 model_fingerprint=str(data.get("model_fingerprint") or "")[:64] or None)
             ).inserted_primary_key[0]
