@@ -211,7 +211,7 @@ def incident_new(
     else:
         pm, markdown = _interactive()
     kb = _open(db)
-    if kb._existing_slugs([pm.id]):
+    if kb.existing_ids([pm.id]):
         raise InputError(f"an incident with id {pm.id!r} already exists; choose another id or "
                          f"`failwell incident edit {pm.id}`.")
     suggestions = [s for s in suggest(pm) if not s.already_tagged]

@@ -77,7 +77,7 @@ def _open_postmortem(gov: Governance, slug: str, outcomes: list[Outcome]) -> str
     today = dt.date.today()
     pm_id = f"pir-{slug}-{today.isoformat()}"
     n = 2
-    while gov.kb._existing_slugs([pm_id]):
+    while gov.kb.existing_ids([pm_id]):
         pm_id, n = f"pir-{slug}-{today.isoformat()}-{n}", n + 1
     missed = [o for o in outcomes if not o.met]
     timeline = [TimelineEntry(r["decided_at"][:10],

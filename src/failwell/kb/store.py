@@ -202,7 +202,7 @@ class KnowledgeBase:
                     incidents.c.slug.in_(slugs))).all())
                 self._write_children(conn, [(ids[pm.id], pm) for pm, _ in items], now)
         except IntegrityError as exc:
-            taken = self._existing_slugs([pm.id for pm, _ in items])
+            taken = self.existing_ids([pm.id for pm, _ in items])
             which = f"id(s) {', '.join(sorted(taken))}" if taken else "a source id"
             raise InputError(f"{which} already in the knowledge base; nothing was written "
                              "(use `failwell incident edit` to change an incident).") from exc
@@ -372,7 +372,8 @@ class KnowledgeBase:
                 out[slug].append({"text": text, "applies_to": applies or []})
         return out
 
-    def _existing_slugs(self, slugs: Sequence[str]) -> set[str]:
+    def existing_ids(self, slugs: Sequence[str]) -> set[str]:
+        """Which of these incident ids are already stored."""
         with self.engine.connect() as conn:
             return set(conn.execute(select(incidents.c.slug).where(
                 incidents.c.slug.in_(list(slugs)))).scalars())

@@ -20,13 +20,7 @@ from typing import Any
 
 from failwell.errors import InputError, require
 from failwell.findings import Severity
-from failwell.kb.postmortem import (
-    ContributingFactor,
-    Postmortem,
-    from_dict,
-    from_markdown,
-    to_markdown,
-)
+from failwell.kb.postmortem import ContributingFactor, Postmortem, from_dict, from_markdown
 from failwell.kb.store import Filters, KnowledgeBase
 
 GENAI = "genai-incidents"
@@ -124,7 +118,7 @@ def import_path(kb: KnowledgeBase, path: Path, *, progress: Progress | None = No
         if pm.id in seen:
             raise InputError(f"{path}: the id {pm.id!r} appears twice; nothing was written.")
         seen.add(pm.id)
-    present = kb._existing_slugs([pm.id for pm, _ in items])
+    present = kb.existing_ids([pm.id for pm, _ in items])
     fresh = [(pm, md) for pm, md in items if pm.id not in present]
     report.skipped = len(items) - len(fresh)
     for start in range(0, len(fresh), BATCH):
@@ -283,4 +277,4 @@ def is_corpus_name(source: str) -> bool:
 
 
 __all__ = ["ImportReport", "corpus_postmortem", "export", "import_genai_incidents",
-           "import_path", "read_postmortems", "to_markdown"]
+           "import_path", "read_postmortems"]
