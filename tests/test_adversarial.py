@@ -120,3 +120,27 @@ def test_the_robustness_curve_is_in_the_html_report(digits, trained):
     html = render(adversarial_fragility(trained, x[:100], y[:100], eps=EPS), "html",
                   title="adversarial")
     assert "Robust accuracy against eps" in html and "pgd-linf" in html
+
+
+def test_an_onnx_export_runs_the_black_box_checks(digits, trained, tmp_path):
+    import warnings
+
+    from failwell.errors import InputError
+    from failwell.vision.adapter import OnnxClassifier
+    from failwell.vision.clever_hans import clever_hans
+    from failwell.vision.latency import latency_budget
+
+    _, _, x, y = digits
+    path = tmp_path / "cnn.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's own deprecation notices
+        torch.onnx.export(trained, torch.as_tensor(x[:1]), str(path), input_names=["x"],
+                          output_names=["logits"], dynamic_axes={"x": {0: "n"}}, dynamo=False)
+    onnx_model = OnnxClassifier(path)
+    assert (onnx_model.predict(x) == TorchClassifier(trained).predict(x)).mean() == 1.0
+    points = robustness_curve(onnx_model, x[:100], y[:100], [0.0, 0.2],
+                              attack="random-search", queries=60)
+    assert points[1].accuracy < points[0].accuracy
+    assert latency_budget(onnx_model.predict, x, budget_ms=500.0, repeats=20).findings == []
+    with pytest.raises(InputError, match="differentiable"):
+        clever_hans(onnx_model, x, y)

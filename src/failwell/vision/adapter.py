@@ -50,3 +50,40 @@ class TorchClassifier:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.logits(x).argmax(axis=1)
+
+
+class OnnxClassifier:
+    """An ONNX image (or tensor) classifier with the same numpy interface, run by
+    onnxruntime on the best provider present. Not differentiable: it serves the black-box
+    attack, corruption tables, drift and latency checks, not attributions or PGD."""
+
+    def __init__(self, model: str | bytes, *, batch_size: int = 256):
+        from pathlib import Path
+
+        ort = require("onnxruntime", extra="onnx", purpose="ONNX models")
+        source = model if isinstance(model, bytes) else str(Path(model))
+        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
+                     if p in ort.get_available_providers()]
+        try:
+            self.session = ort.InferenceSession(source, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own types
+            from failwell.errors import ModelError
+
+            raise ModelError(f"cannot load the ONNX model: {exc}") from None
+        self.input = self.session.get_inputs()[0].name
+        self.batch_size = batch_size
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float32)
+        out = [self.session.run(None, {self.input: x[s:s + self.batch_size]})[0]
+               for s in range(0, len(x), self.batch_size)]
+        return np.concatenate(out)
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        z = self.logits(x)
+        z = z - z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.logits(x).argmax(axis=1)

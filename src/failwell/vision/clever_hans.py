@@ -42,6 +42,16 @@ class CleverHansConfig:
     seed: int = 0
 
 
+def _differentiable(model) -> TorchClassifier:
+    if isinstance(model, TorchClassifier):
+        return model
+    if not hasattr(model, "parameters"):
+        raise InputError("attributions need a differentiable PyTorch model (nn.Module); an "
+                         "ONNX or scikit-learn model supports the black-box attack, "
+                         "corruption, drift and latency checks instead.")
+    return TorchClassifier(model)
+
+
 def default_roi(height: int, width: int, border: float) -> np.ndarray:
     """True inside the region of interest: the image minus a border band."""
     by, bx = max(1, round(height * border)), max(1, round(width * border))
@@ -101,7 +111,7 @@ def clever_hans(model, images: np.ndarray, labels: np.ndarray, *,
     """Scan an image classifier (an ``nn.Module`` or a :class:`TorchClassifier`) on
     ``images`` (N, C, H, W) with true ``labels`` for a marker it relies on."""
     config = config or CleverHansConfig()
-    clf = model if isinstance(model, TorchClassifier) else TorchClassifier(model)
+    clf = _differentiable(model)
     images = np.asarray(images, dtype=np.float32)
     labels = np.asarray(labels)
     if images.ndim != 4 or len(images) != len(labels):
@@ -243,7 +253,7 @@ def overlay_png(image: np.ndarray, attribution: np.ndarray) -> bytes:
 def gallery(model, images: np.ndarray, result: ScanResult, *, steps: int = 32
             ) -> list[dict[str, Any]]:
     """PNG overlays for the inputs that look outside the region of interest the most."""
-    clf = model if isinstance(model, TorchClassifier) else TorchClassifier(model)
+    clf = _differentiable(model)
     idx = np.asarray(result.diagnostics.get("worst_inputs", []), dtype=int)
     if not len(idx):
         return []
