@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import softmax
 
 from failwell.errors import require
 
@@ -43,10 +44,7 @@ class TorchClassifier:
         return np.concatenate(out) if out else np.empty((0, 0), dtype=np.float32)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        z = self.logits(x)
-        z = z - z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(axis=1, keepdims=True)
+        return softmax(self.logits(x), axis=1)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.logits(x).argmax(axis=1)
@@ -80,10 +78,7 @@ class OnnxClassifier:
         return np.concatenate(out)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        z = self.logits(x)
-        z = z - z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(axis=1, keepdims=True)
+        return softmax(self.logits(x), axis=1)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.logits(x).argmax(axis=1)
