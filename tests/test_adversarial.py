@@ -56,7 +56,8 @@ def test_pgd_breaks_a_plain_cnn_with_confident_wrong_answers(digits, trained):
     assert finding.metric("attack_success_rate").value > 0.3  # measured 0.45
     assert finding.metric("adversarial_confidence").value > 0.5
     curve = [p["accuracy"] for p in result.diagnostics["robustness_curve"]]
-    assert curve[0] > curve[1] > curve[2]  # accuracy falls as eps grows
+    assert curve[0] > curve[2] > curve[4]  # accuracy falls as eps grows
+    assert all(a >= b - 0.02 for a, b in zip(curve, curve[1:]))
     fgsm, l2 = (robustness_curve(trained, x, y, [EPS], attack=a)[0] for a in ("fgsm", "pgd-l2"))
     assert fgsm.accuracy < curve[0] and l2.accuracy < curve[0]
 

@@ -6,6 +6,7 @@ at the boundary; exit 1 means a finding reached ``--fail-on``; 0 means nothing d
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from pathlib import Path
@@ -192,6 +193,15 @@ def _record_in_kb(result, db: str | None, project: str | None = None) -> None:
 
 
 def _scan_with_progress(run_scan, dataset, adapter, detectors, config):
+    with progress_bar() as progress:
+        return run_scan(dataset, adapter, detectors=detectors, config=config,
+                        progress=progress)
+
+
+@contextlib.contextmanager
+def progress_bar():
+    """A transient bar on stderr; yields the ``progress(name, done, total)`` callback the
+    scanners take."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn("[bold]scanning[/] {task.description}"), BarColumn(),
@@ -202,7 +212,7 @@ def _scan_with_progress(run_scan, dataset, adapter, detectors, config):
         def progress(name: str, done: int, total: int) -> None:
             bar.update(task, description=name, completed=done, total=total)
 
-        return run_scan(dataset, adapter, detectors=detectors, config=config, progress=progress)
+        yield progress
 
 
 def _emit(result, fmt: str, output: Path | None, *, title: str) -> None:
@@ -344,16 +354,29 @@ def demo(
         help="compas-scores-two-years.csv (default: found under ../shared/data).")] = None,
     output_dir: Annotated[Path, typer.Option(help="Where the reports go.")] = Path(
         "failwell-demo"),
+    digits: Annotated[bool, typer.Option(
+        "--digits", help="The deep-learning demo instead: two CNNs on scikit-learn's digits, "
+                         "one reading a corner marker (needs failwell[torch]).")] = False,
 ) -> None:
-    """Reproduce ProPublica's COMPAS error rates, then scan a model trained without race."""
+    """Reproduce ProPublica's COMPAS error rates, then scan a model trained without race.
+
+    With --digits: train a CNN where a corner marker goes with the label and one without,
+    and scan both for Clever Hans, adversarial fragility, corruptions and latency."""
+    if digits:
+        from failwell.vision.demo import run_digits_demo
+
+        run_digits_demo(output_dir, Console())
+        return
     from failwell.demo import run_demo
 
     run_demo(data, output_dir, Console())
 
 
 from failwell.cli_gov import card_app, gate_app, pir, project_app  # noqa: E402
+from failwell.cli_deep import deep_app  # noqa: E402
 from failwell.cli_kb import incident_app, kb_app, lessons_app  # noqa: E402 (needs boundary)
 
+app.add_typer(deep_app, name="deep")
 app.add_typer(incident_app, name="incident")
 app.add_typer(kb_app, name="kb")
 app.add_typer(lessons_app, name="lessons")

@@ -50,6 +50,10 @@ def plots_for(result: ScanResult) -> dict[str, list[str]]:
         add(f"groups-{attr}", group_bars, groups)
     if result.diagnostics.get("reliability"):
         add("reliability", reliability_curve, result.diagnostics["reliability"])
+    if result.diagnostics.get("robustness_curve"):
+        add("robustness", robustness_curve, result.diagnostics["robustness_curve"])
+    if result.diagnostics.get("corruptions"):
+        add("corruptions", corruption_curves, result.diagnostics["corruptions"])
     return out
 
 
@@ -95,4 +99,34 @@ def reliability_curve(plt, bins: list[dict]) -> str:
     ax.set_xlabel("confidence")
     ax.set_ylabel("accuracy")
     ax.legend(fontsize=8)
+    return _svg(plt, fig)
+
+
+def robustness_curve(plt, points: list[dict]) -> str:
+    """Robust accuracy and the wrong answers' confidence against the attack radius."""
+    fig, ax = plt.subplots(figsize=(4.5, 3))
+    eps = [p["eps"] for p in points]
+    ax.plot(eps, [p["accuracy"] for p in points], "o-", label="accuracy under attack")
+    ax.plot(eps, [p["adversarial_confidence"] for p in points], "s--",
+            label="confidence of wrong answers")
+    ax.set_xlabel(f"eps ({points[0]['attack']})")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=8)
+    return _svg(plt, fig)
+
+
+def corruption_curves(plt, table: dict) -> str:
+    """Accuracy against severity per corruption family, ImageNet-C style, with the mCE."""
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    for family, row in table["accuracy"].items():
+        severities = sorted(row, key=int)
+        ax.plot([0, *map(int, severities)],
+                [table["clean_accuracy"], *(row[s] for s in severities)], "o-", label=family,
+                markersize=3)
+    ax.set_xlabel("severity (0 = clean)")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(f"mean corruption error {table['mce']:.1%} "
+                 f"(clean error {1 - table['clean_accuracy']:.1%})", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return _svg(plt, fig)

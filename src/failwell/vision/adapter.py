@@ -29,7 +29,11 @@ class TorchClassifier:
     def __post_init__(self):
         self.torch = require("torch", extra="torch", purpose="PyTorch models")
         self.device = self.device or best_device()
-        self.model = self.model.to(self.device).eval()
+        self.model = self.model.to(self.device)
+        try:
+            self.model.eval()
+        except (NotImplementedError, RuntimeError):
+            pass  # a torch.export module refuses eval(); it was exported in eval mode
 
     def tensor(self, x: np.ndarray):
         dtype = self.torch.long if self.integer_inputs else self.torch.float32
@@ -70,6 +74,8 @@ class OnnxClassifier:
             raise ModelError(f"cannot load the ONNX model: {exc}") from None
         self.input = self.session.get_inputs()[0].name
         self.batch_size = batch_size
+        self.source = None if isinstance(model, bytes) else source  # for cold-start timing
+        self.integer_inputs = False
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float32)

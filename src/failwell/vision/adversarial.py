@@ -164,7 +164,8 @@ def robustness_curve(model, x: np.ndarray, y: np.ndarray, eps_values, *,
 def adversarial_fragility(model, x, y, *, eps: float, attack: str = "pgd-linf",
                           max_drop: float = 0.3, **options) -> ScanResult:
     """A finding when robust accuracy at ``eps`` falls more than ``max_drop`` below clean."""
-    points = robustness_curve(model, x, y, [0.0, eps / 2, eps], attack=attack, **options)
+    points = robustness_curve(model, x, y, [i * eps / 4 for i in range(5)], attack=attack,
+                              **options)
     clean, at_eps = points[0], points[-1]
     drop = clean.accuracy - at_eps.accuracy
     findings = []

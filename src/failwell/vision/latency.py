@@ -1,10 +1,25 @@
-"""Inference latency against a budget: p50/p95/p99 of single requests (or batches), timed
-after a warm-up, as a ``latency-budget`` finding when p95 is over budget."""
+"""Inference latency against a budget.
+
+* p50/p95/p99 per batch size, timed after a warm-up;
+* cold start (runtime import, model load and first call) and peak memory, measured in a
+  fresh Python process, because a warm process hides both;
+* dynamic quantization (int8 weights for Linear/LSTM/GRU layers) timed and scored side by
+  side with the original, so the mitigation comes with its cost.
+
+A ``latency-budget`` finding is raised when p95 (at the first batch size) is over budget.
+"""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import tempfile
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -13,11 +28,9 @@ from failwell.findings import Finding, Metric, ScanResult, Severity
 from failwell.scanner.detectors._common import mitigation_for
 
 
-def latency_budget(predict: Callable[[np.ndarray], object], x: np.ndarray, *,
-                   budget_ms: float, batch_size: int = 1, warmup: int = 5,
-                   repeats: int = 100) -> ScanResult:
-    if budget_ms <= 0:
-        raise InputError("the latency budget must be a positive number of milliseconds.")
+def time_calls(predict: Callable[[np.ndarray], object], x: np.ndarray, *,
+               batch_size: int = 1, warmup: int = 5, repeats: int = 100) -> dict[str, float]:
+    """p50/p95/p99 (ms) of ``predict`` on consecutive batches, after ``warmup`` calls."""
     x = np.asarray(x)
     if len(x) < batch_size:
         raise InputError(f"need at least {batch_size} inputs for batches of {batch_size}.")
@@ -31,16 +44,160 @@ def latency_budget(predict: Callable[[np.ndarray], object], x: np.ndarray, *,
         predict(x[s:s + batch_size])
         times.append(1000 * (time.perf_counter() - t0))
     p50, p95, p99 = (float(np.percentile(times, q)) for q in (50, 95, 99))
-    findings = []
-    if p95 > budget_ms:
-        findings.append(Finding(
-            "latency-budget", Severity.HIGH if p95 > 2 * budget_ms else Severity.MEDIUM,
-            f"p95 latency {p95:.1f} ms is over the {budget_ms:g} ms budget",
-            f"Over {repeats} timed calls with batches of {batch_size} (after {warmup} warm-up "
-            f"calls): p50 {p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms.",
-            "latency", [Metric("p95_latency_ms", p95, budget_ms)],
-            {"p50_ms": p50, "p95_ms": p95, "p99_ms": p99, "batch_size": batch_size},
-            mitigation_for("latency-budget")))
-    result = ScanResult(findings=findings)
-    result.metrics = {"p50_latency_ms": p50, "p95_latency_ms": p95, "p99_latency_ms": p99}
+    return {"batch_size": batch_size, "p50_ms": p50, "p95_ms": p95, "p99_ms": p99,
+            "per_input_ms": p50 / batch_size, "calls": repeats}
+
+
+def latency_budget(predict: Callable[[np.ndarray], object], x: np.ndarray, *,
+                   budget_ms: float, batch_size: int = 1, warmup: int = 5,
+                   repeats: int = 100) -> ScanResult:
+    """The budget check alone, for any ``predict`` callable."""
+    _check_budget(budget_ms)
+    row = time_calls(predict, x, batch_size=batch_size, warmup=warmup, repeats=repeats)
+    result = ScanResult(findings=_over_budget([row], budget_ms, None, warmup))
+    result.metrics = {"p50_latency_ms": row["p50_ms"], "p95_latency_ms": row["p95_ms"],
+                      "p99_latency_ms": row["p99_ms"]}
+    return result
+
+
+def _check_budget(budget_ms: float | None) -> None:
+    if budget_ms is not None and not budget_ms > 0:
+        raise InputError("the latency budget must be a positive number of milliseconds.")
+
+
+def _over_budget(rows: list[dict], budget_ms: float | None, quantized: dict | None,
+                 warmup: int) -> list[Finding]:
+    if budget_ms is None or rows[0]["p95_ms"] <= budget_ms:
+        return []
+    row = rows[0]
+    p95 = row["p95_ms"]
+    summary = (f"Over {row['calls']} timed calls with batches of {row['batch_size']} (after "
+               f"{warmup} warm-up calls): p50 {row['p50_ms']:.1f} ms, p95 {p95:.1f} ms, "
+               f"p99 {row['p99_ms']:.1f} ms.")
+    if quantized and quantized.get("status") == "ran":
+        summary += (f" Dynamic int8 quantization gives p95 {quantized['p95_ms']:.1f} ms "
+                    f"({quantized['speedup']:.2f}x) at {quantized['accuracy_change']:+.1%} "
+                    "accuracy.")
+    return [Finding(
+        "latency-budget", Severity.HIGH if p95 > 2 * budget_ms else Severity.MEDIUM,
+        f"p95 latency {p95:.1f} ms is over the {budget_ms:g} ms budget", summary, "latency",
+        [Metric("p95_latency_ms", p95, budget_ms)],
+        {"p50_ms": row["p50_ms"], "p95_ms": p95, "p99_ms": row["p99_ms"],
+         "batch_size": row["batch_size"]},
+        mitigation_for("latency-budget"))]
+
+
+# -- cold start and peak memory, in a fresh process ------------------------------------
+
+def cold_start(model: Any, sample: np.ndarray, *, spec: str | None = None,
+               trust: bool = False, integer_inputs: bool = False, timeout: float = 120
+               ) -> dict[str, Any]:
+    """Import, load and first call in a new Python process, with its peak memory.
+
+    ``spec`` is how the model is loaded (a file or ``module:function``); without one, an
+    in-memory PyTorch model is saved to a temporary file for the child to load (its class
+    must be importable there), and an ONNX model is loaded from its own file."""
+    with tempfile.TemporaryDirectory(prefix="failwell-cold-") as tmp:
+        if spec is None:
+            spec, trust = _spec_for(model, Path(tmp)), True
+        if spec is None:
+            return {"status": "skipped", "reason": "no file to load the model from"}
+        sample_path = Path(tmp) / "sample.npy"
+        np.save(sample_path, np.asarray(sample[:1]))
+        cmd = [sys.executable, "-m", "failwell.vision.coldstart", str(spec), str(sample_path)]
+        cmd += ["--trust"] if trust else []
+        cmd += ["--integer-inputs"] if integer_inputs else []
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return {"status": "error", "reason": f"no answer within {timeout:g} s"}
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        return {"status": "error", "reason": lines[-1] if lines else "the child failed"}
+    return {"status": "ran", **json.loads(done.stdout.strip().splitlines()[-1])}
+
+
+def _spec_for(model: Any, folder: Path) -> str | None:
+    source = getattr(model, "source", None)
+    if isinstance(source, str):
+        return source  # an ONNX file
+    module = getattr(model, "model", None)
+    if module is None or not hasattr(module, "parameters"):
+        return None
+    import torch
+
+    path = folder / "model.pt"
+    torch.save(module, path)
+    return str(path)
+
+
+# -- dynamic quantization ----------------------------------------------------------------
+
+def quantized_comparison(clf: Any, x: np.ndarray, y: np.ndarray | None, *,
+                         batch_size: int = 1, repeats: int = 50) -> dict[str, Any]:
+    """Time and score the model with int8 dynamic quantization next to the original."""
+    module = getattr(clf, "model", None)
+    if module is None or not hasattr(module, "parameters"):
+        return {"status": "skipped", "reason": "dynamic quantization needs a PyTorch model"}
+    import copy
+
+    import torch
+
+    from failwell.vision.adapter import TorchClassifier
+
+    kinds = {torch.nn.Linear, torch.nn.LSTM, torch.nn.GRU}
+    if not any(type(m) in kinds for m in module.modules()):
+        return {"status": "skipped", "reason": "no Linear, LSTM or GRU layer to quantize"}
+    if clf.device != "cpu":
+        return {"status": "skipped", "reason": "dynamic quantization runs on the CPU"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao.quantization is deprecated for torchao
+        from torch.ao.quantization import quantize_dynamic
+
+        quantized = TorchClassifier(
+            quantize_dynamic(copy.deepcopy(module), kinds, dtype=torch.qint8), device="cpu",
+            batch_size=clf.batch_size, integer_inputs=clf.integer_inputs)
+        before = time_calls(clf.predict, x, batch_size=batch_size, repeats=repeats)
+        after = time_calls(quantized.predict, x, batch_size=batch_size, repeats=repeats)
+        out = {"status": "ran", "batch_size": batch_size, "original_p95_ms": before["p95_ms"],
+               "p95_ms": after["p95_ms"], "speedup": before["p50_ms"] / after["p50_ms"]}
+        if y is not None:
+            original = float((clf.predict(x) == y).mean())
+            out.update(original_accuracy=original,
+                       accuracy=float((quantized.predict(x) == y).mean()))
+            out["accuracy_change"] = out["accuracy"] - original
+        else:
+            out["agreement"] = float((quantized.predict(x) == clf.predict(x)).mean())
+            out["accuracy_change"] = 0.0
+    return out
+
+
+def latency_check(clf: Any, x: np.ndarray, y: np.ndarray | None = None, *,
+                  budget_ms: float | None = None, batch_sizes: Sequence[int] = (1, 32),
+                  spec: str | None = None, trust: bool = False, cold: bool = True,
+                  quantize: bool = True, repeats: int = 50, warmup: int = 5) -> ScanResult:
+    """Latency per batch size, cold start and peak memory, and the quantized twin."""
+    _check_budget(budget_ms)
+    if not batch_sizes or min(batch_sizes) < 1:
+        raise InputError("batch sizes must be positive integers.")
+    x = np.asarray(x)
+    rows = [time_calls(clf.predict, x, batch_size=b, warmup=warmup, repeats=repeats)
+            for b in batch_sizes if b <= len(x)]
+    if not rows:
+        raise InputError(f"need at least {min(batch_sizes)} inputs to time a batch.")
+    started = cold_start(clf, x, spec=spec, trust=trust,
+                         integer_inputs=getattr(clf, "integer_inputs", False)) if cold \
+        else {"status": "skipped", "reason": "not asked for"}
+    quantized = quantized_comparison(clf, x, y, batch_size=rows[0]["batch_size"],
+                                     repeats=repeats) if quantize \
+        else {"status": "skipped", "reason": "not asked for"}
+    result = ScanResult(findings=_over_budget(rows, budget_ms, quantized, warmup))
+    result.metrics = {"p50_latency_ms": rows[0]["p50_ms"], "p95_latency_ms": rows[0]["p95_ms"],
+                      "p99_latency_ms": rows[0]["p99_ms"]}
+    if started["status"] == "ran":
+        result.metrics.update(cold_start_ms=started["cold_start_ms"],
+                              peak_memory_mb=started["peak_memory_mb"],
+                              model_memory_mb=started["model_memory_mb"])
+    result.diagnostics = {"latency": {"budget_ms": budget_ms, "batches": rows,
+                                      "cold_start": started, "quantized": quantized}}
     return result

@@ -51,15 +51,51 @@ CORRUPTIONS: dict[str, Callable] = {
     "contrast": _contrast, "rotation": _rotate, "translation": _translate,
 }
 
+# Tabular tensors (N, F): the feature's own spread sets the scale of each change.
+_STEP = [0.1, 0.25, 0.5, 0.75, 1.0]
+
+
+# ``scale`` is each feature's spread; randomize() passes the whole batch's, since a single
+# row has none of its own.
+def _feature_noise(x, s, rng, scale=None):
+    scale = x.std(axis=0) if scale is None else scale
+    return x + rng.normal(0, 1, x.shape) * scale * _STEP[s - 1]
+
+
+def _feature_scaling(x, s, rng, scale=None):  # a unit or calibration change, per feature
+    return x * (1 + rng.choice([-1, 1], size=x.shape[1]) * _STEP[s - 1] * 0.5)
+
+
+def _feature_drift(x, s, rng, scale=None):  # the population moves: every feature shifts
+    scale = x.std(axis=0) if scale is None else scale
+    return x + rng.choice([-1, 1], size=x.shape[1]) * scale * _STEP[s - 1]
+
+
+TABULAR_CORRUPTIONS: dict[str, Callable] = {
+    "feature-noise": _feature_noise, "feature-scaling": _feature_scaling,
+    "feature-drift": _feature_drift,
+}
+
+
+def families_for(x: np.ndarray) -> dict[str, Callable]:
+    """Image corruptions for (N, C, H, W) inputs, tabular ones for (N, F)."""
+    if x.ndim == 4:
+        return CORRUPTIONS
+    if x.ndim == 2:
+        return TABULAR_CORRUPTIONS
+    raise InputError(f"corruptions need images (N, C, H, W) or tables (N, F), not {x.shape}.")
+
 
 def corrupt(x: np.ndarray, family: str, severity: int, *, seed: int = 0) -> np.ndarray:
-    if family not in CORRUPTIONS:
-        raise InputError(f"unknown corruption {family!r}; known: {', '.join(CORRUPTIONS)}.")
+    x = np.asarray(x, dtype=np.float32)
+    known = families_for(x)
+    if family not in known:
+        raise InputError(f"unknown corruption {family!r} for inputs shaped {x.shape}; "
+                         f"known: {', '.join(known)}.")
     if severity not in range(1, 6):
         raise InputError("severity is 1 to 5.")
     rng = np.random.default_rng(seed)
-    return CORRUPTIONS[family](np.asarray(x, dtype=np.float32), severity, rng).astype(
-        np.float32)
+    return known[family](x, severity, rng).astype(np.float32)
 
 
 def corruption_table(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
@@ -68,7 +104,7 @@ def corruption_table(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
     """Accuracy per family and severity; corruption error (CE) per family is the mean error
     over severities, and the mean corruption error (mCE) their mean. Also relative to the
     clean error, since there is no reference model to normalise by here."""
-    families = list(families or CORRUPTIONS)
+    families = list(families or families_for(np.asarray(x)))
     clean = float((predict(x) == y).mean())
     table, ce = {}, {}
     for family in families:
@@ -80,16 +116,51 @@ def corruption_table(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
             "mce": mce, "relative_mce": mce - (1 - clean)}
 
 
+def corruption_fragility(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
+                         y: np.ndarray, *, max_drop: float = 0.25, severity: int = 3,
+                         families=None) -> ScanResult:
+    """A ``domain-shift`` finding when a corruption family at ``severity`` (of 5) costs
+    more than ``max_drop`` accuracy: the model learned the clean source's quirks."""
+    table = corruption_table(predict, x, y, families=families)
+    clean = table["clean_accuracy"]
+    drops = {f: clean - row[severity] for f, row in table["accuracy"].items()}
+    fragile = sorted((f for f, d in drops.items() if d > max_drop), key=lambda f: -drops[f])
+    findings = []
+    if fragile:
+        worst = drops[fragile[0]]
+        findings.append(Finding(
+            "domain-shift", Severity.HIGH if worst > 2 * max_drop else Severity.MEDIUM,
+            f"Accuracy falls under mild corruption ({', '.join(fragile)})",
+            f"At severity {severity} of 5, {fragile[0]} cuts accuracy from {clean:.0%} to "
+            f"{table['accuracy'][fragile[0]][severity]:.0%}"
+            + (f"; {len(fragile) - 1} other famil{'y' if len(fragile) == 2 else 'ies'} cost "
+               f"more than {max_drop:.0%} too" if len(fragile) > 1 else "")
+            + f". Mean corruption error over all families and severities: "
+            f"{table['mce']:.0%} (clean error {1 - clean:.0%}).",
+            "corruptions",
+            [Metric("corruption_accuracy_drop", worst, max_drop),
+             Metric("mean_corruption_error", table["mce"], None)],
+            {"families": {f: drops[f] for f in fragile}, "severity": severity},
+            mitigation_for("domain-shift")))
+    result = ScanResult(findings=findings)
+    result.metrics = {"mce": table["mce"], "relative_mce": table["relative_mce"]}
+    result.diagnostics = {"corruptions": table}
+    return result
+
+
 def randomize(x: np.ndarray, *, rng: np.random.Generator, families=None,
               max_severity: int = 3, p: float = 0.5) -> np.ndarray:
-    """Domain randomization for a training batch: each image, with probability ``p``, gets
-    a random corruption family at a random severity up to ``max_severity``."""
-    families = list(families or CORRUPTIONS)
+    """Domain randomization for a training batch: each input (image or table row), with
+    probability ``p``, gets a random corruption family at a random severity up to
+    ``max_severity``."""
     out = np.array(x, dtype=np.float32, copy=True)
+    known = families_for(out)
+    families = list(families or known)
+    spread = {"scale": out.std(axis=0)} if out.ndim == 2 else {}
     for i in np.nonzero(rng.random(len(out)) < p)[0]:
         family = families[rng.integers(len(families))]
         severity = int(rng.integers(1, max_severity + 1))
-        out[i:i + 1] = CORRUPTIONS[family](out[i:i + 1], severity, rng)
+        out[i:i + 1] = known[family](out[i:i + 1], severity, rng, **spread)
     return out
 
 
