@@ -1,6 +1,8 @@
 """Adversarial fragility on digits: white-box PGD/FGSM (captum.robust), black-box random
 search on a scikit-learn model, and adversarial training that measurably helps."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -57,7 +59,7 @@ def test_pgd_breaks_a_plain_cnn_with_confident_wrong_answers(digits, trained):
     assert finding.metric("adversarial_confidence").value > 0.5
     curve = [p["accuracy"] for p in result.diagnostics["robustness_curve"]]
     assert curve[0] > curve[2] > curve[4]  # accuracy falls as eps grows
-    assert all(a >= b - 0.02 for a, b in zip(curve, curve[1:]))
+    assert all(a >= b - 0.02 for a, b in itertools.pairwise(curve))
     fgsm, l2 = (robustness_curve(trained, x, y, [EPS], attack=a)[0] for a in ("fgsm", "pgd-l2"))
     assert fgsm.accuracy < curve[0] and l2.accuracy < curve[0]
 

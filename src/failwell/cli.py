@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from failwell.errors import FailwellError, InputError
 
@@ -57,7 +58,8 @@ def boundary(fn):
         try:
             return fn(*args, **kwargs)
         except FailwellError as exc:
-            err.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False,
+                      soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper
@@ -186,10 +188,10 @@ def _record_in_kb(result, db: str | None, project: str | None = None) -> None:
         if line:
             err.print(line, highlight=False)
     for h in hits:
-        err.print(f"[bold]Lessons from {h.title}[/] [dim]({h.incident}; "
+        err.print(f"[bold]Lessons from {escape(h.title)}[/] [dim]({h.incident}; "
                   f"{', '.join(h.failure_modes)})[/]", highlight=False)
         for lesson in h.lessons:
-            err.print(f"  • {lesson['text']}", highlight=False)
+            err.print(f"  • {escape(lesson['text'])}", highlight=False)
 
 
 def _scan_with_progress(run_scan, dataset, adapter, detectors, config):
@@ -241,8 +243,8 @@ def _fmt_from_suffix(path: Path) -> str:
 def _exit_for(result, fail_on: str) -> None:
     errors = result.errors
     for o in errors:
-        err.print(f"[bold red]Detector {o.detector!r} failed:[/] {o.message.splitlines()[0]}",
-                  soft_wrap=True,
+        first = escape(o.message.splitlines()[0])
+        err.print(f"[bold red]Detector {o.detector!r} failed:[/] {first}", soft_wrap=True,
                   highlight=False)
     if errors:
         err.print(f"[red]Scan incomplete: {len(errors)} detector(s) failed.[/]")
@@ -372,8 +374,8 @@ def demo(
     run_demo(data, output_dir, Console())
 
 
-from failwell.cli_gov import card_app, gate_app, pir, project_app  # noqa: E402
 from failwell.cli_deep import deep_app  # noqa: E402
+from failwell.cli_gov import card_app, gate_app, pir, project_app  # noqa: E402
 from failwell.cli_kb import incident_app, kb_app, lessons_app  # noqa: E402 (needs boundary)
 
 app.add_typer(deep_app, name="deep")

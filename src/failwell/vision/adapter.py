@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,15 +27,23 @@ class TorchClassifier:
     batch_size: int = 256
     device: str | None = None
     integer_inputs: bool = False
+    # makes the same network with its named layers, for hooks (a .pt2 runs flattened)
+    layered: Callable[[], object] | None = None
 
     def __post_init__(self):
         self.torch = require("torch", extra="torch", purpose="PyTorch models")
         self.device = self.device or best_device()
         self.model = self.model.to(self.device)
-        try:
+        # a torch.export module refuses eval(); it was exported in eval mode
+        with contextlib.suppress(NotImplementedError, RuntimeError):
             self.model.eval()
-        except (NotImplementedError, RuntimeError):
-            pass  # a torch.export module refuses eval(); it was exported in eval mode
+
+    def with_layers(self) -> TorchClassifier:
+        """This model as one whose named layers can be hooked (Grad-CAM)."""
+        if self.layered is None:
+            return self
+        return TorchClassifier(self.layered(), batch_size=self.batch_size, device=self.device,
+                               integer_inputs=self.integer_inputs)
 
     def tensor(self, x: np.ndarray):
         dtype = self.torch.long if self.integer_inputs else self.torch.float32

@@ -14,6 +14,7 @@ outputs do not match the labels, fails with one message before any work is done.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 import traceback
@@ -117,6 +118,13 @@ def deep_scan(model: Any, x: np.ndarray, y: np.ndarray, *, production: np.ndarra
     unknown = [c for c in (checks or ()) if c not in CHECKS]
     if unknown:
         raise InputError(f"unknown check(s) {', '.join(unknown)}; known: {', '.join(CHECKS)}.")
+    from failwell.vision.adversarial import ATTACKS
+
+    if config.attack not in ("auto", *ATTACKS):
+        raise InputError(f"--attack {config.attack!r} is not one of auto, "
+                         f"{', '.join(ATTACKS)}.")
+    if not config.eps > 0:
+        raise InputError("--eps must be a positive attack radius.")
     if len(y) != len(x):
         raise InputError(f"need one label per input: {len(x)} inputs, {len(y)} labels.")
     classes = check_inputs(clf, x, y, config.roi)
@@ -194,6 +202,7 @@ def _clever_hans(clf, x, y, config, **_) -> ScanResult:
         raise Skip("the marker search is for images (N, C, H, W)")
     layer = None
     if config.layer:
+        clf = clf.with_layers()
         try:
             layer = clf.model.get_submodule(config.layer)
         except AttributeError:
@@ -258,8 +267,6 @@ def _torch_versions() -> dict[str, str]:
 
     out = {}
     for pkg in ("torch", "captum", "onnxruntime"):
-        try:
+        with contextlib.suppress(PackageNotFoundError):
             out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            pass
     return out

@@ -9,6 +9,7 @@ with the inputs under ``x`` (or ``X``/``images``/``inputs``) and labels under ``
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import warnings
@@ -44,8 +45,13 @@ def load_network(spec: str | Path, *, trust: bool = False, integer_inputs: bool 
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)  # torch's own pytree notice
-                # unflatten keeps the layer hierarchy, so Grad-CAM can hook a named layer
-                module = torch.export.unflatten(torch.export.load(str(path)))
+                program = torch.export.load(str(path))
+                # the flat graph runs ~7x faster per call; the unflattened one keeps the
+                # layer hierarchy, so Grad-CAM can hook a named layer
+                return TorchClassifier(program.module(), batch_size=batch_size,
+                                       integer_inputs=integer_inputs, device=_device(device),
+                                       layered=functools.partial(_unflatten, torch,
+                                                                 program))
         except Exception as exc:
             raise ModelError(f"torch.export could not load {path.name}: {exc}") from None
     elif suffix in (".pt", ".pth"):
@@ -69,6 +75,12 @@ def load_network(spec: str | Path, *, trust: bool = False, integer_inputs: bool 
         raise InputError(f"{path.name} does not hold an nn.Module.")
     return TorchClassifier(module, batch_size=batch_size, integer_inputs=integer_inputs,
                            device=_device(device))
+
+
+def _unflatten(torch, program):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return torch.export.unflatten(program)
 
 
 def _device(device: str | None) -> str | None:
@@ -111,28 +123,32 @@ def load_arrays(path: Path, *, need_labels: bool = True
     if not path.is_file():
         raise InputError(f"No data file at {path}.")
     try:
-        archive = np.load(path, allow_pickle=False)
+        loaded = np.load(path, allow_pickle=False)
     except Exception as exc:
         raise InputError(f"{path.name} is not a readable .npz file: {exc}") from None
-    if not hasattr(archive, "files"):
+    if not hasattr(loaded, "files"):
         raise InputError(f"{path.name} is a single array; save inputs and labels together "
                          "with numpy.savez(path, x=inputs, y=labels).")
-    x_key = next((k for k in INPUT_KEYS if k in archive.files), None)
-    y_key = next((k for k in LABEL_KEYS if k in archive.files), None)
-    if x_key is None:
-        raise InputError(f"{path.name} has no inputs: expected an array named one of "
-                         f"{', '.join(INPUT_KEYS)} (it has {', '.join(archive.files)}).")
-    x = archive[x_key]
+    with loaded as archive:
+        x_key = next((k for k in INPUT_KEYS if k in archive.files), None)
+        y_key = next((k for k in LABEL_KEYS if k in archive.files), None)
+        if x_key is None:
+            raise InputError(f"{path.name} has no inputs: expected an array named one of "
+                             f"{', '.join(INPUT_KEYS)} (it has {', '.join(archive.files)}).")
+        try:
+            x = archive[x_key]
+            y = archive[y_key] if y_key else None
+        except ValueError as exc:  # object arrays need pickle, which is refused
+            raise InputError(f"{path.name}: {exc}") from None
     if x.dtype.kind not in "biuf":
         raise InputError(f"{path.name}: inputs must be numbers, not {x.dtype}.")
     if x.ndim < 2 or len(x) == 0:
         raise InputError(f"{path.name}: inputs must be (N, ...) with N > 0, got {x.shape}.")
-    if y_key is None:
+    if y is None:
         if need_labels:
             raise InputError(f"{path.name} has no labels: expected an array named one of "
                              f"{', '.join(LABEL_KEYS)}.")
         return x, None
-    y = archive[y_key]
     if y.dtype.kind not in "biu" and not (y.dtype.kind == "f" and np.all(y == np.round(y))):
         raise InputError(f"{path.name}: labels must be class indices (integers), "
                          f"not {y.dtype}.")
