@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench bench-kb bench-training bench-peers clean
+.PHONY: demo test bench bench-kb bench-training bench-deep bench-peers clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH (or: make PYTHON=python3 ...)"; exit 2; }
@@ -32,6 +32,9 @@ bench-kb: $(STAMP)  ## Knowledge base: import, search p95 at 100k (SQLite, Postg
 
 bench-training: $(STAMP)  ## Training-monitor overhead against the same loop without it.
 	$(BIN)/python benchmarks/bench_training.py
+
+bench-deep: $(STAMP)  ## PGD-10 vs captum called directly; the whole digits deep scan.
+	$(BIN)/python benchmarks/bench_deep.py
 
 bench-peers: $(STAMP)  ## failwell vs Giskard 2.x and Deepchecks, each in its own venv.
 	$(BIN)/python benchmarks/bench_peers.py

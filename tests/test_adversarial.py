@@ -92,9 +92,10 @@ def test_adversarial_training_improves_robust_accuracy(digits):
     hardened = adversarial_training(fit(cnn(), train_x, train_y), train_x, train_y, eps=EPS,
                                     epochs=10, clean_weight=0.3)
     after = robustness_curve(hardened, x, y, [0.0, EPS])
-    # measured: robust accuracy 0.49 -> 0.65, clean 0.98 -> 0.91
+    # measured: robust accuracy 0.49 -> 0.65, clean 0.910 -> 0.913 (clean_weight 0.3 to
+    # 0.7 and 10-15 epochs all land within a point of that)
     assert after[1].accuracy >= before[1].accuracy + 0.12  # robust accuracy, clear margin
-    assert after[0].accuracy >= before[0].accuracy - 0.08  # clean accuracy within 8 points
+    assert after[0].accuracy >= before[0].accuracy - 0.03  # clean accuracy within 3 points
     assert isinstance(TorchClassifier(hardened).predict(x[:2]), np.ndarray)
 
 
