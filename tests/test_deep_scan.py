@@ -205,3 +205,18 @@ def test_missing_torch_extra_names_the_pip_install(files):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 2, done.stderr
     assert "pip install 'failwell[torch]'" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_deep_scan_is_recorded_and_surfaces_the_pneumonia_lessons(demo, tmp_path):
+    out, _ = demo
+    db = tmp_path / "kb.sqlite"  # a new knowledge base holds the starter library
+    res = invoke("deep", "scan", out / "digits-marker.pt2", out / "digits-test.npz",
+                 "--check", "clever-hans", "--kb", "--db", db, "--format", "json")
+    assert res.exit_code == 1, res.output
+    assert "Recorded as scan" in res.output
+    assert "Lessons from Pneumonia model" in " ".join(res.output.split())
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        stored = conn.execute("SELECT failure_mode FROM scan_findings").fetchall()
+    assert stored == [("spurious-correlation",)]

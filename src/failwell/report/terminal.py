@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -23,7 +24,8 @@ def build_renderable(result: ScanResult) -> Group:
     for f in findings:
         metrics = ", ".join(f"{m.name} = {m.value:.3g}" for m in f.metrics[:3])
         table.add_row(f"[{COLOURS[f.severity]}]{f.severity}[/]",
-                      f"[bold]{f.title}[/] [dim]({f.failure_mode})[/]\n{f.summary}\n"
+                      f"[bold]{escape(f.title)}[/] [dim]({f.failure_mode})[/]\n"
+                      f"{escape(f.summary)}\n"
                       f"[dim]{metrics}[/]")
     parts.append(table if findings else Panel("No findings.", style="green"))
     notes = [o for o in result.outcomes if o.status != "ran"]
@@ -34,7 +36,7 @@ def build_renderable(result: ScanResult) -> Group:
         t.add_column("why", ratio=3)
         for o in notes:
             style = "red" if o.status == "error" else "dim"
-            t.add_row(o.detector, f"[{style}]{o.status}[/]", o.message.splitlines()[0])
+            t.add_row(o.detector, f"[{style}]{o.status}[/]", escape(o.message.splitlines()[0]))
         parts.append(t)
     total = result.timings.get("total")
     if total is not None:
