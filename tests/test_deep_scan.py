@@ -220,3 +220,27 @@ def test_deep_scan_is_recorded_and_surfaces_the_pneumonia_lessons(demo, tmp_path
     with sqlite3.connect(db) as conn:
         stored = conn.execute("SELECT failure_mode FROM scan_findings").fetchall()
     assert stored == [("spurious-correlation",)]
+
+
+def test_an_onnx_file_gets_the_black_box_checks_and_onnxruntime_quantization(demo, tmp_path):
+    import warnings
+
+    out, _ = demo
+    data = np.load(out / "digits-test.npz")
+    model = train(data["x"], data["y"], epochs=5)
+    path = tmp_path / "cnn.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's own deprecation notices
+        torch.onnx.export(model, torch.as_tensor(data["x"][:1]), str(path),
+                          input_names=["x"], dynamic_axes={"x": {0: "n"}}, dynamo=False)
+    res = invoke("deep", "scan", path, out / "digits-test.npz", "--eps", "0.3",
+                 "--format", "json", "--fail-on", "critical")
+    assert res.exit_code == 0, res.output
+    result = json.loads(res.stdout)
+    status = {d["detector"]: d["status"] for d in result["detectors"]}
+    assert status == {"clever-hans": "skipped", "adversarial": "ran", "corruptions": "ran",
+                      "latency": "ran"}
+    assert result["diagnostics"]["robustness_curve"][0]["attack"] == "random-search"
+    lat = result["diagnostics"]["latency"]
+    assert lat["quantized"]["status"] == "ran" and abs(lat["quantized"]["accuracy_change"]) < 0.05
+    assert lat["cold_start"]["status"] == "ran"
