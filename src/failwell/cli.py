@@ -353,17 +353,26 @@ def catalog(
 @boundary
 def demo(
     data: Annotated[Path | None, typer.Option(
-        help="compas-scores-two-years.csv (default: found under ../shared/data).")] = None,
+        help="compas-scores-two-years.csv, or with --llm the reversal_curse/experiment1 "
+             "folder (default: found under ../shared/data).")] = None,
     output_dir: Annotated[Path, typer.Option(help="Where the reports go.")] = Path(
         "failwell-demo"),
     digits: Annotated[bool, typer.Option(
         "--digits", help="The deep-learning demo instead: two CNNs on scikit-learn's digits, "
                          "one reading a corner marker (needs failwell[torch]).")] = False,
+    llm: Annotated[bool, typer.Option(
+        "--llm", help="The LLM demo instead: train a small GPT-2 on the reversal-curse facts "
+                      "(about 1 min) and probe it (needs failwell[llm,torch]).")] = False,
 ) -> None:
     """Reproduce ProPublica's COMPAS error rates, then scan a model trained without race.
 
     With --digits: train a CNN where a corner marker goes with the label and one without,
     and scan both for Clever Hans, adversarial fragility, corruptions and latency."""
+    if llm:
+        from failwell.llm.demo import run_llm_demo
+
+        run_llm_demo(data, output_dir, Console())
+        return
     if digits:
         from failwell.vision.demo import run_digits_demo
 
@@ -377,8 +386,10 @@ def demo(
 from failwell.cli_deep import deep_app  # noqa: E402
 from failwell.cli_gov import card_app, gate_app, pir, project_app  # noqa: E402
 from failwell.cli_kb import incident_app, kb_app, lessons_app  # noqa: E402 (needs boundary)
+from failwell.cli_llm import llm_app  # noqa: E402
 
 app.add_typer(deep_app, name="deep")
+app.add_typer(llm_app, name="llm")
 app.add_typer(incident_app, name="incident")
 app.add_typer(kb_app, name="kb")
 app.add_typer(lessons_app, name="lessons")

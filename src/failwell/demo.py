@@ -35,17 +35,23 @@ COMPAS_FEATURES = ["sex", "age", "priors_count", "juv_fel_count", "juv_misd_coun
                    "juv_other_count", "c_charge_degree"]
 
 
+def data_roots() -> list[Path]:
+    """Where shared data may live: $FAILWELL_DATA_DIR, then ``shared/data`` or ``data``
+    beside the working directory or the package (the repository's ../shared/data)."""
+    roots = [Path(os.environ["FAILWELL_DATA_DIR"])] if "FAILWELL_DATA_DIR" in os.environ else []
+    here = Path(__file__).resolve()
+    for base in (Path.cwd(), *Path.cwd().parents[:2], *here.parents[:4]):
+        roots += [base / "shared" / "data", base / "data"]
+    return roots
+
+
 def find_compas(explicit: Path | None = None) -> Path:
     """The COMPAS file: explicit path, $FAILWELL_DATA_DIR, or a ``shared/data`` nearby."""
     if explicit is not None:
         if not explicit.is_file():
             raise InputError(f"No COMPAS file at {explicit}.")
         return explicit
-    roots = [Path(os.environ["FAILWELL_DATA_DIR"])] if "FAILWELL_DATA_DIR" in os.environ else []
-    here = Path(__file__).resolve()
-    for base in (Path.cwd(), *Path.cwd().parents[:2], *here.parents[:4]):
-        roots += [base / "shared" / "data", base / "data"]
-    for root in roots:
+    for root in data_roots():
         candidate = root / "compas" / COMPAS_FILE
         if candidate.is_file():
             return candidate

@@ -1,0 +1,125 @@
+"""``failwell llm``: probes for LLM applications, thin over :mod:`failwell.llm`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from failwell.cli import (
+    _check_format,
+    _check_severity,
+    _emit,
+    _exit_for,
+    boundary,
+    err,
+    progress_bar,
+)
+from failwell.errors import InputError
+
+llm_app = typer.Typer(help="Probe LLM applications: the reversal curse (more probes to come).",
+                      no_args_is_help=True)
+
+OpenAIUrl = Annotated[str | None, typer.Option(
+    "--openai-base-url", envvar="OPENAI_BASE_URL",
+    help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (key: OPENAI_API_KEY).")]
+Model = Annotated[str | None, typer.Option("--model", envvar="OPENAI_MODEL",
+                                           help="Model name sent to the endpoint.")]
+Mode = Annotated[str, typer.Option(help="chat or completions (base models).")]
+HFModel = Annotated[Path | None, typer.Option(
+    "--hf-model", help="A local Hugging Face causal-LM folder.")]
+CallableSpec = Annotated[str | None, typer.Option(
+    "--callable", help="module:function taking a prompt string, returning text.")]
+Concurrency = Annotated[int, typer.Option(help="Requests in flight at once.")]
+CacheFile = Annotated[Path | None, typer.Option(
+    "--cache", help="Answer cache (default ~/.cache/failwell/llm-cache.sqlite).")]
+NoCache = Annotated[bool, typer.Option("--no-cache", help="Ask again, even if cached.")]
+Fmt = Annotated[str, typer.Option("--format", callback=_check_format,
+                                  help="terminal, json, html or md.")]
+Output = Annotated[Path | None, typer.Option(help="Write the report here.")]
+FailOn = Annotated[str, typer.Option(callback=_check_severity,
+                                     help="Exit 1 at this severity or above.")]
+
+
+def _client(openai_base_url, model, mode, hf_model, callable_spec, concurrency, cache,
+            no_cache):
+    from failwell.llm.clients import Cache, make_client
+
+    return make_client(openai_base_url=openai_base_url, hf_model=hf_model,
+                       callable_spec=callable_spec,
+                       cache=None if no_cache else Cache(cache),
+                       model=model, mode=mode, concurrency=concurrency)
+
+
+@llm_app.command("reversal")
+@boundary
+def reversal(
+    forward: Annotated[Path | None, typer.Option(
+        help="JSONL of {prompt, completion} asked the way the facts were stated.")] = None,
+    reverse: Annotated[Path | None, typer.Option(
+        help="JSONL of {prompt, completion} asking the same facts in reverse.")] = None,
+    facts: Annotated[Path | None, typer.Option(
+        help="JSONL of {a, b, forward, reverse} (templates with {a} and {b}).")] = None,
+    min_gap: Annotated[float, typer.Option(help="Gap that is a finding.")] = 0.3,
+    max_tokens: Annotated[int | None, typer.Option(
+        help="Tokens to generate (default: twice the longest expected answer).")] = None,
+    openai_base_url: OpenAIUrl = None, model: Model = None, mode: Mode = "chat",
+    hf_model: HFModel = None, callable_spec: CallableSpec = None, concurrency: Concurrency = 8,
+    cache: CacheFile = None, no_cache: NoCache = False,
+    fmt: Fmt = "terminal", output: Output = None, fail_on: FailOn = "high",
+) -> None:
+    """Ask facts in the direction they were stated and in reverse (the reversal curse)."""
+    from failwell.llm.reversal import load_facts, load_pairs, reversal_probe
+
+    if facts and (forward or reverse):
+        raise InputError("give --facts, or --forward with --reverse, not both.")
+    if facts:
+        fwd, rev = load_facts(facts)
+    elif forward and reverse:
+        fwd, rev = load_pairs(forward), load_pairs(reverse)
+    else:
+        raise InputError("give --facts FILE, or --forward FILE and --reverse FILE.")
+    client = _client(openai_base_url, model, mode, hf_model, callable_spec, concurrency,
+                     cache, no_cache)
+    with progress_bar() as update:
+        result = reversal_probe(client, fwd, rev, max_tokens=max_tokens, min_gap=min_gap,
+                                progress=lambda done, total: update("questions", done, total))
+    _emit(result, fmt, output, title="failwell llm reversal")
+    _exit_for(result, fail_on)
+
+
+@llm_app.command("serve")
+@boundary
+def serve(
+    hf_model: Annotated[Path, typer.Option("--hf-model", help="Hugging Face model folder.")],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    name: Annotated[str, typer.Option(help="Model name the API reports.")] = "failwell-local",
+) -> None:
+    """Serve a local model on an OpenAI-compatible API (/v1/completions, /v1/chat/...)."""
+    from failwell.llm.clients import HFClient
+    from failwell.llm.server import serve as run
+
+    err.print(f"serving {hf_model} as {name!r} on http://{host}:{port}/v1")
+    run(HFClient(hf_model), host=host, port=port, model_name=name)
+
+
+@llm_app.command("train-demo-model")
+@boundary
+def train_demo_model(
+    out: Annotated[Path, typer.Argument(help="Folder for the trained model.")],
+    data: Annotated[Path | None, typer.Option(
+        help="reversal_curse/experiment1 (default: found under ../shared/data).")] = None,
+    size: Annotated[str, typer.Option(help="demo (about 1 min) or test (about 20 s).")
+                    ] = "demo",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Train the small GPT-2-style model on the reversal-curse d2p and p2d facts."""
+    from failwell.llm.tinylm import find_experiment, train_reversal_model
+
+    with progress_bar() as update:
+        train_reversal_model(find_experiment(data), out, size=size, seed=seed,
+                             progress=lambda e, n, loss: update(f"epochs (loss {loss:.2f})",
+                                                                e, n))
+    err.print(f"model saved to {out}")

@@ -1,0 +1,1 @@
+"""LLM application failure probes: reversal curse, sycophancy, grounding."""
