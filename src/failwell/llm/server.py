@@ -2,10 +2,10 @@
 
 Enough of the API for probes and for testing the HTTP client on loopback: ``/v1/models``,
 ``/v1/completions`` and ``/v1/chat/completions``, greedy decoding, token usage. Generation
-is serialized with a lock: one model, one CPU.
+is serialized with a lock: one model, one CPU. (No ``from __future__ import annotations``
+here: FastAPI must see the request models, defined inside ``make_app``, as classes.)
 """
 
-from __future__ import annotations
 
 import threading
 import time

@@ -1,0 +1,162 @@
+"""LLM probes against a real model: a small GPT-2 trained here on the reversal-curse facts,
+asked directly and through the OpenAI-compatible server on loopback."""
+
+import json
+import socket
+import threading
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("httpx")
+uvicorn = pytest.importorskip("uvicorn")
+
+from failwell.cli import app  # noqa: E402
+from failwell.errors import InputError  # noqa: E402
+from failwell.llm.clients import (  # noqa: E402
+    Cache,
+    CallableClient,
+    EndpointError,
+    HFClient,
+    OpenAIClient,
+)
+from failwell.llm.reversal import Question, load_pairs, reversal_probe  # noqa: E402
+from failwell.llm.server import make_app  # noqa: E402
+from failwell.llm.tinylm import find_experiment, train_reversal_model  # noqa: E402
+
+runner = CliRunner()
+
+
+def _experiment():
+    try:
+        return find_experiment()
+    except InputError:
+        return None
+
+
+DATA = _experiment()
+pytestmark = pytest.mark.skipif(DATA is None, reason="../shared/data/reversal_curse missing")
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return train_reversal_model(DATA, tmp_path_factory.mktemp("tinylm") / "model",
+                                size="test")
+
+
+@pytest.fixture(scope="module")
+def questions():
+    return (load_pairs(DATA / "d2p_prompts_test.jsonl"),
+            load_pairs(DATA / "d2p_reverse_prompts_test.jsonl"))
+
+
+def test_the_trained_model_shows_the_reversal_curse(model_dir, questions, tmp_path):
+    client = HFClient(model_dir, cache=Cache(tmp_path / "cache.sqlite"))
+    result = reversal_probe(client, *questions)
+    assert result.metrics["forward_accuracy"] >= 0.6  # measured 0.83 (demo size: 0.90)
+    assert result.metrics["reverse_accuracy"] <= 0.05  # measured 0.00
+    finding = result.findings[0]
+    assert finding.failure_mode == "reversal-curse" and finding.severity == "high"
+    assert finding.evidence["examples"][0]["right"] is False
+    again = reversal_probe(client, *questions)  # every answer now comes from the cache
+    assert again.metrics["cached_answers"] == 600
+    assert again.metrics["reverse_accuracy"] == result.metrics["reverse_accuracy"]
+
+
+def test_a_model_that_knows_both_directions_is_not_flagged():
+    facts = {"Who wrote Abyssal Melodies?": "Uriah Hawthorne",
+             "What did Uriah Hawthorne write?": "Abyssal Melodies"}
+    client = CallableClient(lambda prompt: facts[prompt] + " indeed.")
+    result = reversal_probe(client, [Question("Who wrote Abyssal Melodies?",
+                                              "Uriah Hawthorne")],
+                            [Question("What did Uriah Hawthorne write?", "Abyssal Melodies")])
+    assert result.findings == [] and result.metrics["reversal_gap"] == 0
+
+
+@pytest.fixture(scope="module")
+def server(model_dir):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = uvicorn.Config(make_app(HFClient(model_dir)), host="127.0.0.1", port=port,
+                            log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not srv.started and time.time() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}/v1", srv
+    srv.should_exit = True
+    thread.join(10)
+
+
+def test_openai_client_over_loopback_matches_the_local_model(model_dir, server, questions,
+                                                             tmp_path):
+    url, _ = server
+    prompts = [q.prompt for q in questions[0][:24]]
+    local = HFClient(model_dir).complete(prompts, max_tokens=8)
+    remote = OpenAIClient(url, mode="completions", concurrency=4,
+                          cache=Cache(tmp_path / "c.sqlite")).complete(prompts, max_tokens=8)
+    assert [c.text for c in remote] == [c.text for c in local]
+    assert all(c.completion_tokens > 0 and c.latency_s > 0 for c in remote)
+    chat = OpenAIClient(url).complete([[{"role": "user", "content": "Daphne Barrington"}]],
+                                      max_tokens=4)
+    assert chat[0].prompt_tokens > 0
+
+
+def test_cli_reversal_through_the_server(server, tmp_path):
+    url, _ = server
+    res = runner.invoke(app, [
+        "llm", "reversal", "--forward", str(DATA / "d2p_prompts_test.jsonl"),
+        "--reverse", str(DATA / "d2p_reverse_prompts_test.jsonl"), "--openai-base-url", url,
+        "--mode", "completions", "--cache", str(tmp_path / "c.sqlite"), "--format", "json"])
+    assert res.exit_code == 1, res.output  # a high finding
+    result = json.loads(res.stdout)
+    assert result["findings"][0]["failure_mode"] == "reversal-curse"
+    assert result["metrics"]["completion_tokens"] > 0
+
+
+def test_an_unreachable_endpoint_keeps_what_was_answered(model_dir, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(make_app(HFClient(model_dir)), host="127.0.0.1",
+                                        port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    while not srv.started:
+        time.sleep(0.05)
+    cache = Cache(tmp_path / "c.sqlite")
+    client = OpenAIClient(f"http://127.0.0.1:{port}/v1", mode="completions", retries=2,
+                          backoff=0.05, cache=cache)
+    prompts = [f"The trailblazer known as person {i} was once" for i in range(12)]
+    client.complete(prompts[:6], max_tokens=4)
+    srv.should_exit = True
+    thread.join(10)
+    with pytest.raises(EndpointError, match="did not answer after 3 attempt"):
+        client.complete(prompts, max_tokens=4)
+    answered = client.complete(prompts[:6], max_tokens=4)  # still there, no server needed
+    assert all(c.cached for c in answered)
+
+
+def test_bad_input_gets_one_message(model_dir, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "a", "completion": "b"}\n{"prompt": "a", \n')
+    res = runner.invoke(app, ["llm", "reversal", "--forward", str(bad), "--reverse", str(bad),
+                              "--callable", "builtins:str"])
+    assert res.exit_code == 2 and "bad.jsonl, line 2" in res.output
+    assert "Traceback" not in res.output
+    with pytest.raises(InputError, match="over the model's context"):
+        HFClient(model_dir).complete(["word " * 200])
+    with pytest.raises(EndpointError, match="empty text"):
+        reversal_probe(CallableClient(lambda p: ""), [Question("a", "b")],
+                       [Question("b", "a")])
+    facts = tmp_path / "facts.jsonl"
+    facts.write_text(json.dumps({"a": "A", "b": "B", "forward": "{a} is", "reverse": "{b} is"}))
+    res = runner.invoke(app, ["llm", "reversal", "--facts", str(facts), "--openai-base-url",
+                              "http://127.0.0.1:9/v1", "--hf-model", str(model_dir)])
+    assert res.exit_code == 2 and "exactly one of" in res.output
