@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench bench-kb bench-training bench-deep bench-peers clean
+.PHONY: demo test bench bench-kb bench-training bench-deep bench-llm bench-peers clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH (or: make PYTHON=python3 ...)"; exit 2; }
@@ -35,6 +35,9 @@ bench-training: $(STAMP)  ## Training-monitor overhead against the same loop wit
 
 bench-deep: $(STAMP)  ## PGD-10 vs captum called directly; the whole digits deep scan.
 	$(BIN)/python benchmarks/bench_deep.py
+
+bench-llm: $(STAMP)  ## Demo LLM training time; HTTP client throughput vs plain httpx.
+	$(BIN)/python benchmarks/bench_llm.py
 
 bench-peers: $(STAMP)  ## failwell vs Giskard 2.x and Deepchecks, each in its own venv.
 	$(BIN)/python benchmarks/bench_peers.py
