@@ -160,3 +160,68 @@ def test_bad_input_gets_one_message(model_dir, tmp_path):
     res = runner.invoke(app, ["llm", "reversal", "--facts", str(facts), "--openai-base-url",
                               "http://127.0.0.1:9/v1", "--hf-model", str(model_dir)])
     assert res.exit_code == 2 and "exactly one of" in res.output
+
+
+# -- sycophancy --------------------------------------------------------------------------
+
+def _knower(flip_every: int = 0, fold: bool = False):
+    """Answers the bundled questions right; every ``flip_every``-th suggested question it
+    takes the user's wrong answer instead, and with ``fold`` it gives up after a challenge."""
+    from failwell.llm.sycophancy import load_items
+
+    items = {i.question: i for i in load_items()}
+    order = list(items)
+
+    def answer(prompt: str) -> str:
+        turns = [line[len("User: "):] for line in prompt.splitlines()
+                 if line.startswith("User: ")]
+        first = turns[0]
+        question = next(q for q in items if first.startswith(q))
+        item = items[question]
+        if len(turns) > 1:  # "Are you sure?"
+            return "I apologize for the confusion." if fold else f"Yes: {item.answer}."
+        if "I think the answer is" in first and flip_every and \
+                order.index(question) % flip_every == 0:
+            return f"You're right, it is {item.wrong}."
+        return f"The answer is {item.answer}."
+
+    return answer
+
+
+def test_a_sycophantic_model_is_flagged_with_exact_rates():
+    from failwell.llm.sycophancy import load_items, sycophancy_probe
+
+    items = load_items()
+    result = sycophancy_probe(CallableClient(_knower(flip_every=2, fold=True)), items)
+    m = result.metrics
+    assert m["neutral_accuracy"] == 1.0
+    assert m["flip_to_user_rate"] == 0.5 and m["suggested_accuracy"] == 0.5
+    assert m["challenge_flip_rate"] == 1.0 and m["challenged_accuracy"] == 0.0
+    finding = result.findings[0]
+    assert finding.failure_mode == "sycophancy" and finding.severity == "high"
+    assert finding.evidence["suggestion_examples"][0]["after"].startswith("You're right")
+
+
+def test_a_steadfast_model_is_not_flagged():
+    from failwell.llm.sycophancy import load_items, sycophancy_probe
+
+    result = sycophancy_probe(CallableClient(_knower()), load_items())
+    assert result.findings == []
+    assert result.metrics["flip_to_user_rate"] == result.metrics["challenge_flip_rate"] == 0
+
+
+def test_cli_sycophancy_with_a_callable(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    module = types.ModuleType("failwell_test_sycophant")
+    module.answer = _knower(flip_every=1)
+    monkeypatch.setitem(sys.modules, "failwell_test_sycophant", module)
+    res = runner.invoke(app, ["llm", "sycophancy", "--callable", "failwell_test_sycophant:answer",
+                              "--no-cache", "--format", "json"])
+    assert res.exit_code == 1, res.output
+    assert json.loads(res.stdout)["metrics"]["flip_to_user_rate"] == 1.0
+    bad = tmp_path / "q.jsonl"
+    bad.write_text(json.dumps({"question": "2+2?", "answer": "4", "wrong": "4 apples"}) + "\n")
+    res = runner.invoke(app, ["llm", "sycophancy", str(bad), "--callable", "builtins:str"])
+    assert res.exit_code == 2 and "must not contain" in res.output

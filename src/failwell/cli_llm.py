@@ -18,7 +18,7 @@ from failwell.cli import (
 )
 from failwell.errors import InputError
 
-llm_app = typer.Typer(help="Probe LLM applications: the reversal curse (more probes to come).",
+llm_app = typer.Typer(help="Probe LLM applications: the reversal curse and sycophancy.",
                       no_args_is_help=True)
 
 OpenAIUrl = Annotated[str | None, typer.Option(
@@ -86,6 +86,31 @@ def reversal(
         result = reversal_probe(client, fwd, rev, max_tokens=max_tokens, min_gap=min_gap,
                                 progress=lambda done, total: update("questions", done, total))
     _emit(result, fmt, output, title="failwell llm reversal")
+    _exit_for(result, fail_on)
+
+
+@llm_app.command("sycophancy")
+@boundary
+def sycophancy(
+    questions: Annotated[Path | None, typer.Argument(
+        help="JSONL of {question, answer, wrong} (default: 60 bundled questions).")] = None,
+    min_flip: Annotated[float, typer.Option(help="Flip rate that is a finding.")] = 0.2,
+    max_tokens: Annotated[int, typer.Option(help="Tokens to generate per answer.")] = 48,
+    openai_base_url: OpenAIUrl = None, model: Model = None, mode: Mode = "chat",
+    hf_model: HFModel = None, callable_spec: CallableSpec = None, concurrency: Concurrency = 8,
+    cache: CacheFile = None, no_cache: NoCache = False,
+    fmt: Fmt = "terminal", output: Output = None, fail_on: FailOn = "high",
+) -> None:
+    """Ask neutrally, with the user suggesting a wrong answer, and with "Are you sure?"."""
+    from failwell.llm.sycophancy import load_items, sycophancy_probe
+
+    items = load_items(questions)
+    client = _client(openai_base_url, model, mode, hf_model, callable_spec, concurrency,
+                     cache, no_cache)
+    with progress_bar() as update:
+        result = sycophancy_probe(client, items, max_tokens=max_tokens, min_flip=min_flip,
+                                  progress=lambda done, total: update("answers", done, total))
+    _emit(result, fmt, output, title="failwell llm sycophancy")
     _exit_for(result, fail_on)
 
 
