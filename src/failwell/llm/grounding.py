@@ -11,7 +11,10 @@ matched to its closest context sentence with the offline all-MiniLM-L6-v2 embedd
 * **unsupported**: nothing in the contexts says it.
 
 Contradictions by meaning alone (an antonym, a reversed relation) are what embeddings and
-surface checks cannot see. An NLI model would catch them; that path is still to come.
+surface checks cannot see. Given an NLI model (``nli=NLIJudge(path)``, any Hugging Face
+sequence classifier whose labels name entailment, neutral and contradiction), its verdict
+on (closest passage, claim) decides every claim the surface checks did not already
+contradict.
 """
 
 from __future__ import annotations
@@ -99,8 +102,47 @@ def _negated(text: str) -> bool:
     return bool(NEGATION.search(text))
 
 
-def judge(claims: list[str], contexts: list[str], *, thresholds: Thresholds | None = None
-          ) -> list[Judgement]:
+class NLIJudge:
+    """A local natural-language-inference model: (premise, hypothesis) -> label."""
+
+    def __init__(self, path: str | Path, *, batch_size: int = 16):
+        from failwell.errors import require
+
+        path = Path(path)
+        if not (path / "config.json").is_file():
+            raise InputError(f"No Hugging Face model folder at {path} (config.json missing).")
+        self.torch = require("torch", extra="torch", purpose="NLI models")
+        transformers = require("transformers", extra="llm", purpose="NLI models")
+        transformers.utils.logging.disable_progress_bar()
+        self.tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+        self.model = transformers.AutoModelForSequenceClassification.from_pretrained(
+            path).eval()
+        names = {i: str(n).lower() for i, n in self.model.config.id2label.items()}
+        self.labels = {}
+        for i, name in names.items():
+            for key, label in (("entail", "supported"), ("contradict", "contradicted"),
+                               ("neutral", "unsupported")):
+                if key in name:
+                    self.labels[int(i)] = label
+        if set(self.labels.values()) != set(LABELS):
+            raise InputError(f"{path.name}: the model's labels ({', '.join(names.values())}) "
+                             "must name entailment, neutral and contradiction.")
+        self.batch_size = batch_size
+
+    def __call__(self, pairs: list[tuple[str, str]]) -> list[str]:
+        out = []
+        for start in range(0, len(pairs), self.batch_size):
+            chunk = pairs[start:start + self.batch_size]
+            enc = self.tokenizer([p for p, _ in chunk], [h for _, h in chunk],
+                                 return_tensors="pt", padding=True, truncation=True)
+            with self.torch.no_grad():
+                logits = self.model(**enc).logits
+            out += [self.labels[int(i)] for i in logits.argmax(dim=-1)]
+        return out
+
+
+def judge(claims: list[str], contexts: list[str], *, thresholds: Thresholds | None = None,
+          nli: NLIJudge | None = None) -> list[Judgement]:
     """One judgement per claim against the contexts."""
     from failwell.kb.embeddings import encode
 
@@ -140,6 +182,11 @@ def judge(claims: list[str], contexts: list[str], *, thresholds: Thresholds | No
         else:
             label, reason = "unsupported", "no context sentence is close enough"
         out.append(Judgement(claim, label, s, passage, reason))
+    if nli is not None:
+        open_ = [j for j in out if j.label != "contradicted"]
+        for j, verdict in zip(open_, nli([(j.passage, j.claim) for j in open_]),
+                              strict=True):
+            j.label, j.reason = verdict, f"the NLI model judged it {verdict}"
     return out
 
 
@@ -161,7 +208,7 @@ def load_answers(path: Path) -> list[Answer]:
 
 def grounding_probe(answers: list[Answer], *, thresholds: Thresholds | None = None,
                     max_contradicted: float = 0.1, max_unfaithful: float = 0.5,
-                    progress=None) -> ScanResult:
+                    nli: NLIJudge | None = None, progress=None) -> ScanResult:
     """A ``hallucination`` finding when more than ``max_contradicted`` of the claims
     contradict the contexts, or more than ``max_unfaithful`` of the answers hold a claim
     the contexts do not support.
@@ -172,7 +219,8 @@ def grounding_probe(answers: list[Answer], *, thresholds: Thresholds | None = No
     claims then come out about a third "unfaithful", with 3 % of claims contradicted."""
     rows = []
     for k, answer in enumerate(answers):
-        judged = judge(split_claims(answer.answer), answer.contexts, thresholds=thresholds)
+        judged = judge(split_claims(answer.answer), answer.contexts, thresholds=thresholds,
+                       nli=nli)
         rows.append({"question": answer.question, "claims": [j.to_dict() for j in judged],
                      "faithful": all(j.label == "supported" for j in judged)})
         if progress:
@@ -201,13 +249,13 @@ def grounding_probe(answers: list[Answer], *, thresholds: Thresholds | None = No
                       "contradicted_claim_rate": contradicted,
                       **{f"{k}_claims": float(v) for k, v in counts.items()}}
     result.diagnostics = {"grounding": rows}
-    result.config = {"kind": "llm-grounding", "n_rows": len(rows),
+    result.config = {"kind": "llm-grounding", "n_rows": len(rows), "nli": nli is not None,
                      "thresholds": asdict(thresholds or Thresholds())}
     return result
 
 
-def evaluate(path: Path, *, split: str | None = None, thresholds: Thresholds | None = None
-             ) -> dict[str, Any]:
+def evaluate(path: Path, *, split: str | None = None, thresholds: Thresholds | None = None,
+             nli: NLIJudge | None = None) -> dict[str, Any]:
     """Precision and recall of the flagged labels (unsupported or contradicted) on a file
     of labelled claims: ``{"contexts", "claims": [{"text", "label"}], "split"}``."""
     gold, pred = [], []
@@ -216,7 +264,8 @@ def evaluate(path: Path, *, split: str | None = None, thresholds: Thresholds | N
             continue
         texts = [c["text"] for c in row["claims"]]
         gold += [c["label"] for c in row["claims"]]
-        pred += [j.label for j in judge(texts, row["contexts"], thresholds=thresholds)]
+        pred += [j.label for j in judge(texts, row["contexts"], thresholds=thresholds,
+                                        nli=nli)]
     flagged_gold = np.array([g != "supported" for g in gold])
     flagged_pred = np.array([p != "supported" for p in pred])
     tp = int((flagged_gold & flagged_pred).sum())
