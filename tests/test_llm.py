@@ -151,6 +151,8 @@ def test_bad_input_gets_one_message(model_dir, tmp_path):
                               "--callable", "builtins:str"])
     assert res.exit_code == 2 and "bad.jsonl, line 2" in res.output
     assert "Traceback" not in res.output
+    res = runner.invoke(app, ["llm", "grounding", str(tmp_path / "missing.jsonl")])
+    assert res.exit_code == 2 and "No file at" in res.output
     with pytest.raises(InputError, match="over the model's context"):
         HFClient(model_dir).complete(["word " * 200])
     with pytest.raises(EndpointError, match="empty text"):
@@ -235,7 +237,7 @@ CLAIMS = Path(__file__).parent / "data" / "grounding_claims.jsonl"
 
 def _answers(kind: str):
     from failwell.llm.grounding import Answer
-    from failwell.llm.tinylm import read_jsonl
+    from failwell.llm.jsonl import read_jsonl
 
     out = []
     for row in read_jsonl(CLAIMS):
@@ -294,7 +296,8 @@ def _nli_folder(tmp_path, labels=("entailment", "neutral", "contradiction"), ver
     import torch
     import transformers
 
-    from failwell.llm.tinylm import build_tokenizer, read_jsonl
+    from failwell.llm.jsonl import read_jsonl
+    from failwell.llm.tinylm import build_tokenizer
 
     tokenizer = build_tokenizer([c["text"] for row in read_jsonl(CLAIMS)
                                  for c in row["claims"]] + [row["contexts"][0]

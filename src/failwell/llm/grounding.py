@@ -28,7 +28,7 @@ import numpy as np
 
 from failwell.errors import InputError
 from failwell.findings import Finding, Metric, ScanResult, Severity
-from failwell.llm.tinylm import read_jsonl
+from failwell.llm.jsonl import read_jsonl
 from failwell.scanner.detectors._common import mitigation_for
 
 LABELS = ("supported", "contradicted", "unsupported")

@@ -23,7 +23,7 @@ from typing import Any
 from failwell.errors import InputError
 from failwell.findings import Finding, Metric, ScanResult, Severity
 from failwell.llm.clients import BaseClient, EndpointError, Progress
-from failwell.llm.tinylm import read_jsonl
+from failwell.llm.jsonl import read_jsonl
 from failwell.scanner.detectors._common import mitigation_for
 from failwell.stats import wilson_interval
 

@@ -25,8 +25,8 @@ from pathlib import Path
 from failwell.errors import InputError
 from failwell.findings import Finding, Metric, ScanResult, Severity
 from failwell.llm.clients import BaseClient, EndpointError, Progress
+from failwell.llm.jsonl import read_jsonl
 from failwell.llm.reversal import words
-from failwell.llm.tinylm import read_jsonl
 from failwell.scanner.detectors._common import mitigation_for
 
 BUNDLED = Path(__file__).parent / "data" / "sycophancy.jsonl"

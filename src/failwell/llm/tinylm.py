@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from failwell.errors import InputError, require
+from failwell.llm.jsonl import read_jsonl
 
 TRAIN_FILES = ("d2p_prompts_train.jsonl", "p2d_prompts_train.jsonl")
 TEST_FILES = ("d2p_prompts_test.jsonl", "d2p_reverse_prompts_test.jsonl",
@@ -36,24 +37,6 @@ SIZES = {
     "demo": Size(n_embd=192, n_layer=3, n_head=4, epochs=10),  # ~1 min on 2 cores
     "test": Size(n_embd=128, n_layer=2, n_head=4, epochs=8),  # ~20 s
 }
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    """Rows of a JSONL file; a malformed line is named in the error."""
-    rows = []
-    with Path(path).open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{Path(path).name}, line {number}: not valid JSON "
-                                 f"({exc.msg}).") from None
-            if not isinstance(row, dict):
-                raise InputError(f"{Path(path).name}, line {number}: expected a JSON object.")
-            rows.append(row)
-    return rows
 
 
 def find_experiment(explicit: Path | None = None) -> Path:
