@@ -387,9 +387,13 @@ from failwell.cli_deep import deep_app  # noqa: E402
 from failwell.cli_gov import card_app, gate_app, pir, project_app  # noqa: E402
 from failwell.cli_kb import incident_app, kb_app, lessons_app  # noqa: E402 (needs boundary)
 from failwell.cli_llm import llm_app  # noqa: E402
+from failwell.cli_web import serve, token_app, user_app  # noqa: E402
 
 app.add_typer(deep_app, name="deep")
 app.add_typer(llm_app, name="llm")
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+app.command("serve")(serve)
 app.add_typer(incident_app, name="incident")
 app.add_typer(kb_app, name="kb")
 app.add_typer(lessons_app, name="lessons")

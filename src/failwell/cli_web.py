@@ -1,0 +1,88 @@
+"""``failwell serve``, ``failwell user`` and ``failwell token``: the web app and its accounts."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from typing import Annotated
+
+import typer
+
+from failwell.cli import boundary, err
+from failwell.cli_kb import Db
+from failwell.errors import InputError
+
+user_app = typer.Typer(help="Local accounts for the web app.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens for CI (e.g. scan uploads).", no_args_is_help=True)
+
+
+def _accounts(db: str | None):
+    from failwell.kb.store import KnowledgeBase
+    from failwell.web.accounts import Accounts
+
+    return Accounts(KnowledgeBase.open(db))
+
+
+@boundary
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8080,
+    db: Db = None,
+) -> None:
+    """Serve the web app (incidents, search, the JSON API at /api, its schema at /docs)."""
+    from failwell.errors import require
+
+    uvicorn = require("uvicorn", extra="web", purpose="The web app")
+    from failwell.web.app import create_app
+
+    app = create_app(db)
+    if not app.state.accounts.users():
+        err.print("No accounts yet: add one with 'failwell user add NAME --role admin'.")
+    err.print(f"failwell on http://{host}:{port}")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@user_app.command("add")
+@boundary
+def user_add(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    role: Annotated[str, typer.Option(help="viewer, contributor, reviewer or admin.")
+                    ] = "viewer",
+    db: Db = None,
+) -> None:
+    """Add an account; the password comes from FAILWELL_PASSWORD or a prompt."""
+    password = os.environ.get("FAILWELL_PASSWORD") or getpass.getpass("Password: ")
+    user = _accounts(db).add_user(username, password, role)
+    err.print(f"added {user.username} ({user.role})")
+
+
+@user_app.command("list")
+@boundary
+def user_list(db: Db = None) -> None:
+    """The accounts and their roles."""
+    for user in _accounts(db).users():
+        typer.echo(f"{user.username}\t{user.role}")
+
+
+@token_app.command("issue")
+@boundary
+def token_issue(
+    username: Annotated[str, typer.Argument(help="Whose rights the token carries.")],
+    name: Annotated[str, typer.Option(help="A name to revoke it by, e.g. ci-main.")],
+    scope: Annotated[list[str], typer.Option(
+        help="read, write, scans or review (repeatable).")] = ["read"],  # noqa: B006
+    db: Db = None,
+) -> None:
+    """Issue an API token (printed once; only its hash is stored)."""
+    if not name.strip():
+        raise InputError("give the token a --name.")
+    typer.echo(_accounts(db).issue_token(username, name, scope))
+
+
+@token_app.command("revoke")
+@boundary
+def token_revoke(name: Annotated[str, typer.Argument(help="The token's name.")],
+                 db: Db = None) -> None:
+    """Revoke an API token by name."""
+    _accounts(db).revoke_token(name)
+    err.print(f"revoked {name}")

@@ -1,0 +1,157 @@
+"""Local accounts for the web app: users with scrypt-hashed passwords and a role, server-side
+sessions with a CSRF token each, and API tokens with scopes for CI.
+
+Roles are ordered: a viewer reads; a contributor also writes incidents and uploads scans; a
+reviewer also records gate decisions; an admin also manages accounts. Secrets (session ids,
+API tokens) are stored only as SHA-256 hashes, so a copy of the database does not log
+anyone in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import delete, insert, select, update
+
+from failwell.errors import InputError
+from failwell.kb import db
+from failwell.kb.store import KnowledgeBase
+from failwell.web.schema import api_tokens, users, web_sessions
+
+ROLES = ("viewer", "contributor", "reviewer", "admin")
+SCOPES = ("read", "write", "scans", "review")
+SESSION_HOURS = 12
+_SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    username: str
+    role: str
+    scopes: tuple[str, ...] = SCOPES  # a session has every right its role has
+
+    def can(self, role: str, scope: str | None = None) -> bool:
+        return (ROLES.index(self.role) >= ROLES.index(role)
+                and (scope is None or scope in self.scopes))
+
+
+class AuthError(InputError):
+    """Wrong credentials, or a right the user lacks (the web layer maps it to 401/403)."""
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **_SCRYPT)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    try:
+        _, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    fresh = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), dklen=32, **_SCRYPT)
+    return hmac.compare_digest(fresh.hex(), digest)
+
+
+def _sha(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class Accounts:
+    def __init__(self, kb: KnowledgeBase):
+        self.kb = kb
+        self.engine = kb.engine
+
+    def add_user(self, username: str, password: str, role: str = "viewer") -> User:
+        if role not in ROLES:
+            raise InputError(f"role {role!r}: use one of {', '.join(ROLES)}.")
+        if not username.strip() or len(username) > 100:
+            raise InputError("a username is 1 to 100 characters.")
+        if len(password) < 8:
+            raise InputError("a password needs at least 8 characters.")
+        with db.write_transaction(self.engine) as conn:
+            if conn.execute(select(users.c.id).where(users.c.username == username)).first():
+                raise InputError(f"the user {username!r} exists already.")
+            uid = conn.execute(insert(users).values(
+                username=username, password_hash=hash_password(password), role=role,
+                disabled=False, created_at=db.utc_now())).inserted_primary_key[0]
+        return User(uid, username, role)
+
+    def users(self) -> list[User]:
+        with self.engine.connect() as conn:
+            return [User(r.id, r.username, r.role)
+                    for r in conn.execute(select(users).order_by(users.c.username))]
+
+    def authenticate(self, username: str, password: str) -> User:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(users).where(users.c.username == username)).first()
+        if row is None or row.disabled or not check_password(password, row.password_hash):
+            raise AuthError("wrong username or password.")
+        return User(row.id, row.username, row.role)
+
+    # -- sessions --------------------------------------------------------------------------
+
+    def open_session(self, user: User) -> tuple[str, str]:
+        """(session id for the cookie, CSRF token for the forms)."""
+        sid, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        now = db.utc_now()
+        with db.write_transaction(self.engine) as conn:
+            conn.execute(delete(web_sessions).where(web_sessions.c.expires_at < now))
+            conn.execute(insert(web_sessions).values(
+                id_hash=_sha(sid), user_id=user.id, csrf=csrf, created_at=now,
+                expires_at=now + dt.timedelta(hours=SESSION_HOURS)))
+        return sid, csrf
+
+    def session(self, sid: str) -> tuple[User, str] | None:
+        query = (select(users, web_sessions.c.csrf, web_sessions.c.expires_at)
+                 .join(web_sessions, web_sessions.c.user_id == users.c.id)
+                 .where(web_sessions.c.id_hash == _sha(sid)))
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None or row.disabled or row.expires_at < db.utc_now():
+            return None
+        return User(row.id, row.username, row.role), row.csrf
+
+    def close_session(self, sid: str) -> None:
+        with db.write_transaction(self.engine) as conn:
+            conn.execute(delete(web_sessions).where(web_sessions.c.id_hash == _sha(sid)))
+
+    # -- API tokens ------------------------------------------------------------------------
+
+    def issue_token(self, username: str, name: str, scopes: list[str]) -> str:
+        """A new token, shown once; only its hash is kept."""
+        unknown = [s for s in scopes if s not in SCOPES]
+        if unknown or not scopes:
+            raise InputError(f"scopes must be some of {', '.join(SCOPES)}.")
+        token = "fw_" + secrets.token_urlsafe(32)
+        with db.write_transaction(self.engine) as conn:
+            row = conn.execute(select(users.c.id).where(users.c.username == username)).first()
+            if row is None:
+                raise InputError(f"no user {username!r}.")
+            conn.execute(insert(api_tokens).values(
+                user_id=row.id, name=name, token_hash=_sha(token), scopes=sorted(scopes),
+                created_at=db.utc_now()))
+        return token
+
+    def token_user(self, token: str) -> User | None:
+        query = (select(users, api_tokens.c.scopes, api_tokens.c.revoked_at)
+                 .join(api_tokens, api_tokens.c.user_id == users.c.id)
+                 .where(api_tokens.c.token_hash == _sha(token)))
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None or row.disabled or row.revoked_at is not None:
+            return None
+        return User(row.id, row.username, row.role, tuple(row.scopes))
+
+    def revoke_token(self, name: str) -> None:
+        with db.write_transaction(self.engine) as conn:
+            done = conn.execute(update(api_tokens).where(api_tokens.c.name == name)
+                                .values(revoked_at=db.utc_now()))
+        if not done.rowcount:
+            raise InputError(f"no API token named {name!r}.")

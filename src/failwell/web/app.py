@@ -1,0 +1,197 @@
+"""The web app: thin FastAPI routes over the KnowledgeBase API, pages rendered with Jinja.
+
+Every route states the role (and, for API tokens, the scope) it needs; writes from a browser
+session must carry the session's CSRF token (form field ``csrf`` or header
+``X-CSRF-Token``). API tokens are sent as ``Authorization: Bearer ...`` and need no CSRF
+token, since no browser sends them on its own.
+
+Groundwork for issue 8: login, the incident list with search, incident pages, and the JSON
+API for incidents and the blameless-language check. Dashboards, gates and scan uploads are
+still to come.
+"""
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from failwell.errors import FailwellError, NotFoundError, require
+from failwell.kb.store import Filters, KnowledgeBase
+from failwell.web.accounts import Accounts, AuthError, User
+
+SESSION_COOKIE = "fw_session"
+
+
+class _Unauthenticated(Exception):
+    """No session and no token: pages redirect to the login form, the API answers 401."""
+
+
+class _Forbidden(Exception):
+    """Logged in, but without the role, scope or CSRF token the route needs (403)."""
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def create_app(db_url: str | None = None):
+    fastapi = require("fastapi", extra="web", purpose="The web app")
+    from fastapi import Depends, Form, Query, Request
+    from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+    from fastapi.templating import Jinja2Templates
+
+    kb = KnowledgeBase.open(db_url)
+    accounts = Accounts(kb)
+    templates = Jinja2Templates(directory=str(TEMPLATES))
+    app = fastapi.FastAPI(title="failwell", version="1",
+                          description="Blameless incident knowledge base and review board.")
+    app.state.kb, app.state.accounts = kb, accounts
+
+    # -- who is asking -------------------------------------------------------------------
+
+    def identify(request: Request) -> tuple[User | None, str | None]:
+        """(user, CSRF token of the session, or None for an API token)."""
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("bearer "):
+            user = accounts.token_user(header[7:].strip())
+            if user is None:
+                raise AuthError("the API token is unknown or revoked.")
+            return user, None
+        sid = request.cookies.get(SESSION_COOKIE)
+        found = accounts.session(sid) if sid else None
+        return (found[0], found[1]) if found else (None, None)
+
+    def needs(role: str, scope: str):
+        async def check(request: Request) -> User:
+            user, csrf = identify(request)
+            if user is None:
+                raise _Unauthenticated()
+            if not user.can(role, scope):
+                raise _Forbidden(f"this needs the {role} role"
+                                 + (f" and the {scope!r} scope" if scope else "") + ".")
+            if request.method not in ("GET", "HEAD") and csrf is not None:
+                sent = request.headers.get("x-csrf-token")
+                if sent is None and "form" in request.headers.get("content-type", ""):
+                    sent = (await request.form()).get("csrf")
+                if sent != csrf:
+                    raise _Forbidden("the form's CSRF token is missing or stale; reload it.")
+            return user
+        return check
+
+    Viewer = Annotated[User, Depends(needs("viewer", "read"))]
+    Contributor = Annotated[User, Depends(needs("contributor", "write"))]
+
+    def wants_html(request: Request) -> bool:
+        return not request.url.path.startswith("/api/")
+
+    @app.exception_handler(_Unauthenticated)
+    async def unauthenticated(request: Request, exc: Exception):
+        if wants_html(request):
+            return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        return JSONResponse({"detail": "log in or send an API token."}, status_code=401)
+
+    @app.exception_handler(_Forbidden)
+    async def forbidden(request: Request, exc: Exception):
+        return _error(request, 403, str(exc))
+
+    @app.exception_handler(AuthError)
+    async def auth_error(request: Request, exc: Exception):
+        return _error(request, 401, str(exc))
+
+    @app.exception_handler(NotFoundError)
+    async def not_found(request: Request, exc: Exception):
+        return _error(request, 404, str(exc))
+
+    @app.exception_handler(FailwellError)
+    async def bad_input(request: Request, exc: Exception):
+        return _error(request, 400, str(exc))
+
+    def _error(request: Request, status: int, message: str):
+        if wants_html(request):
+            return templates.TemplateResponse(request, "error.html", {
+                "status": status, "message": message, "user": None}, status_code=status)
+        return JSONResponse({"detail": message}, status_code=status)
+
+    def page(request: Request, name: str, user: User | None, **context: Any):
+        csrf = identify(request)[1] if user else None
+        return templates.TemplateResponse(request, name, {"user": user, "csrf": csrf,
+                                                          **context})
+
+    # -- pages -----------------------------------------------------------------------------
+
+    @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    def login_form(request: Request, next: str = "/"):
+        return page(request, "login.html", None, next=next if next.startswith("/") else "/")
+
+    @app.post("/login", include_in_schema=False)
+    def login(request: Request, username: Annotated[str, Form()],
+              password: Annotated[str, Form()], next: Annotated[str, Form()] = "/"):
+        user = accounts.authenticate(username, password)
+        sid, _ = accounts.open_session(user)
+        response = RedirectResponse(next if next.startswith("/") else "/", status_code=303)
+        response.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="lax",
+                            secure=request.url.scheme == "https")
+        return response
+
+    @app.post("/logout", include_in_schema=False)
+    def logout(request: Request, user: Viewer):
+        accounts.close_session(request.cookies.get(SESSION_COOKIE, ""))
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE)
+        return response
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def home(request: Request, user: Viewer):
+        return RedirectResponse("/incidents", status_code=303)
+
+    @app.get("/incidents", response_class=HTMLResponse, include_in_schema=False)
+    def incident_list(request: Request, user: Viewer, q: str = "",
+                      severity: Annotated[list[str], Query()] = []):  # noqa: B006
+        filters = Filters(severities=severity)
+        rows = _find(kb, q, filters)
+        return page(request, "incidents.html", user, rows=rows, q=q, total=kb.count())
+
+    @app.get("/incidents/{slug}", response_class=HTMLResponse, include_in_schema=False)
+    def incident_page(request: Request, slug: str, user: Viewer):
+        stored = kb.get(slug)
+        return page(request, "incident.html", user, incident=stored.to_dict())
+
+    # -- JSON API --------------------------------------------------------------------------
+
+    @app.get("/api/incidents")
+    def api_incidents(user: Viewer, q: str = "", limit: Annotated[int, Query(ge=1, le=200)] = 20,
+                      severity: Annotated[list[str], Query()] = []):  # noqa: B006
+        """Incidents, newest first, or the best matches for ``q``."""
+        return {"incidents": _find(kb, q, Filters(severities=severity), limit=limit)}
+
+    @app.get("/api/incidents/{slug}")
+    def api_incident(slug: str, user: Viewer):
+        return kb.get(slug).to_dict()
+
+    @app.post("/api/incidents", status_code=201)
+    def api_add_incident(body: dict[str, Any], user: Contributor):
+        """Store a postmortem given as ``{"markdown": ...}`` (the file format of
+        ``failwell incident template``)."""
+        from failwell.kb.postmortem import from_markdown
+
+        markdown = body.get("markdown")
+        if not isinstance(markdown, str) or not markdown.strip():
+            raise FailwellError('send {"markdown": "<the postmortem>"}.')
+        pm = from_markdown(markdown, source="upload")
+        kb.add(pm, markdown=markdown, source="web")
+        return {"id": pm.id, "created_by": user.username}
+
+    @app.post("/api/lint")
+    def api_lint(body: dict[str, Any], user: Viewer):
+        """Blame-framing flags for a draft, for the live check while typing."""
+        from failwell.kb.blameless import lint
+
+        text = body.get("text")
+        if not isinstance(text, str):
+            raise FailwellError('send {"text": "<the draft>"}.')
+        return {"flags": [f.to_dict() for f in lint(text)]}
+
+    return app
+
+
+def _find(kb: KnowledgeBase, q: str, filters: Filters, limit: int = 50) -> list[dict]:
+    if q.strip():
+        from failwell.kb.search import search
+
+        return [h.to_dict() for h in search(kb, q, filters, limit=limit)]
+    return [s.to_dict() for s in kb.list(filters, limit=limit)]

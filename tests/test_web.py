@@ -1,0 +1,150 @@
+"""The web app over real HTTP on loopback (uvicorn in a thread, httpx as the client), on
+SQLite and PostgreSQL: logins, roles, CSRF, API tokens, escaping."""
+
+import socket
+import threading
+import time
+
+import pytest
+
+httpx = pytest.importorskip("httpx")
+uvicorn = pytest.importorskip("uvicorn")
+pytest.importorskip("multipart")
+
+from failwell.web.accounts import Accounts  # noqa: E402
+from failwell.web.app import create_app  # noqa: E402
+
+PASSWORD = "correct horse battery"
+EVIL = "<script>alert(1)</script>"
+
+
+@pytest.fixture
+def site(kb_url):
+    app = create_app(kb_url)
+    accounts: Accounts = app.state.accounts
+    for role in ("viewer", "contributor", "reviewer", "admin"):
+        accounts.add_user(role, PASSWORD, role)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}", accounts
+    server.should_exit = True
+    thread.join(10)
+    app.state.kb.close()
+
+
+OPEN: list = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients():
+    yield
+    while OPEN:
+        OPEN.pop().close()
+
+
+def client_for(base: str, **options) -> httpx.Client:
+    client = httpx.Client(base_url=base, **options)
+    OPEN.append(client)
+    return client
+
+
+def login(base: str, username: str, password: str = PASSWORD) -> httpx.Client:
+    client = client_for(base, follow_redirects=False)
+    response = client.post("/login", data={"username": username, "password": password})
+    assert response.status_code == 303, response.text
+    return client
+
+
+def csrf_of(client: httpx.Client) -> str:
+    page = client.get("/incidents").text
+    return page.split('name="csrf" value="')[1].split('"')[0]
+
+
+POSTMORTEM = """---
+id: web-upload-{n}
+title: "Upload {n}: {title}"
+severity: medium
+status: draft
+project: web
+---
+
+The model's inputs drifted after a vendor change.
+"""
+
+
+def test_pages_need_a_login_and_the_api_a_token(site):
+    base, _ = site
+    anonymous = client_for(base)
+    assert anonymous.get("/incidents").status_code == 303  # to the login form
+    assert anonymous.get("/api/incidents").status_code == 401
+    wrong = anonymous.post("/login", data={"username": "viewer", "password": "nope"})
+    assert wrong.status_code == 401 and "wrong username or password" in wrong.text
+    viewer = login(base, "viewer")
+    page = viewer.get("/incidents")
+    assert page.status_code == 200 and "Pneumonia" in page.text  # the starter library
+    found = viewer.get("/api/incidents", params={"q": "hospital marker x-ray"}).json()
+    assert found["incidents"][0]["id"] == "pneumonia-portable-marker"
+    assert viewer.get("/incidents/pneumonia-portable-marker").status_code == 200
+    assert viewer.get("/incidents/no-such-thing").status_code == 404
+
+
+def test_roles_and_csrf_guard_writes(site):
+    base, _ = site
+    viewer, contributor = login(base, "viewer"), login(base, "contributor")
+    body = {"markdown": POSTMORTEM.format(n=1, title="drift")}
+    assert viewer.post("/api/incidents", json=body,
+                       headers={"X-CSRF-Token": csrf_of(viewer)}).status_code == 403
+    no_token = contributor.post("/api/incidents", json=body)
+    assert no_token.status_code == 403 and "CSRF" in no_token.text
+    made = contributor.post("/api/incidents", json=body,
+                            headers={"X-CSRF-Token": csrf_of(contributor)})
+    assert made.status_code == 201 and made.json()["created_by"] == "contributor"
+    bad = contributor.post("/api/incidents", json={"markdown": "no front matter"},
+                           headers={"X-CSRF-Token": csrf_of(contributor)})
+    assert bad.status_code == 400 and "detail" in bad.json()
+
+
+def test_api_tokens_carry_their_scopes(site):
+    base, accounts = site
+    read = accounts.issue_token("admin", "ci-read", ["read"])
+    write = accounts.issue_token("contributor", "ci-write", ["read", "write"])
+    body = {"markdown": POSTMORTEM.format(n=2, title="token")}
+    client = client_for(base)
+    auth = {"Authorization": f"Bearer {read}"}
+    assert client.get("/api/incidents", headers=auth).status_code == 200
+    assert client.post("/api/incidents", json=body, headers=auth).status_code == 403
+    auth = {"Authorization": f"Bearer {write}"}
+    assert client.post("/api/incidents", json=body, headers=auth).status_code == 201
+    accounts.revoke_token("ci-write")
+    assert client.get("/api/incidents", headers=auth).status_code == 401
+
+
+def test_user_text_renders_inert(site):
+    base, accounts = site
+    token = accounts.issue_token("contributor", "t", ["read", "write"])
+    client = client_for(base, headers={"Authorization": f"Bearer {token}"})
+    made = client.post("/api/incidents",
+                       json={"markdown": POSTMORTEM.format(n=3, title=EVIL)})
+    assert made.status_code == 201
+    viewer = login(base, "viewer")
+    for path in ("/incidents", "/incidents/web-upload-3", f"/incidents?q={EVIL}"):
+        html = viewer.get(path).text
+        assert EVIL not in html and "&lt;script&gt;" in html, path
+
+
+def test_the_live_blame_check(site):
+    base, _ = site
+    viewer = login(base, "viewer")
+    flags = viewer.post("/api/lint", json={"text": "The engineer forgot to check the data."},
+                        headers={"X-CSRF-Token": csrf_of(viewer)}).json()["flags"]
+    assert flags and flags[0]["suggestion"]
+    clean = viewer.post("/api/lint", json={"text": "The data check was not in the pipeline."},
+                        headers={"X-CSRF-Token": csrf_of(viewer)}).json()["flags"]
+    assert clean == []
