@@ -33,7 +33,7 @@ def site(kb_url):
     thread.start()
     while not server.started:
         time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}", accounts
+    yield f"http://127.0.0.1:{port}", accounts, kb_url
     server.should_exit = True
     thread.join(10)
     app.state.kb.close()
@@ -80,7 +80,7 @@ The model's inputs drifted after a vendor change.
 
 
 def test_pages_need_a_login_and_the_api_a_token(site):
-    base, _ = site
+    base, *_ = site
     anonymous = client_for(base)
     assert anonymous.get("/incidents").status_code == 303  # to the login form
     assert anonymous.get("/api/incidents").status_code == 401
@@ -96,7 +96,7 @@ def test_pages_need_a_login_and_the_api_a_token(site):
 
 
 def test_roles_and_csrf_guard_writes(site):
-    base, _ = site
+    base, *_ = site
     viewer, contributor = login(base, "viewer"), login(base, "contributor")
     body = {"markdown": POSTMORTEM.format(n=1, title="drift")}
     assert viewer.post("/api/incidents", json=body,
@@ -106,13 +106,20 @@ def test_roles_and_csrf_guard_writes(site):
     made = contributor.post("/api/incidents", json=body,
                             headers={"X-CSRF-Token": csrf_of(contributor)})
     assert made.status_code == 201 and made.json()["created_by"] == "contributor"
+    from failwell.governance.store import Governance
+    from failwell.kb.store import KnowledgeBase
+
+    kb = KnowledgeBase.open(site[2])
+    entry = Governance(kb).audit()[-1]
+    kb.close()
+    assert (entry["actor"], entry["action"]) == ("contributor", "incident.add")
     bad = contributor.post("/api/incidents", json={"markdown": "no front matter"},
                            headers={"X-CSRF-Token": csrf_of(contributor)})
     assert bad.status_code == 400 and "detail" in bad.json()
 
 
 def test_api_tokens_carry_their_scopes(site):
-    base, accounts = site
+    base, accounts, _ = site
     read = accounts.issue_token("admin", "ci-read", ["read"])
     write = accounts.issue_token("contributor", "ci-write", ["read", "write"])
     body = {"markdown": POSTMORTEM.format(n=2, title="token")}
@@ -127,7 +134,7 @@ def test_api_tokens_carry_their_scopes(site):
 
 
 def test_user_text_renders_inert(site):
-    base, accounts = site
+    base, accounts, _ = site
     token = accounts.issue_token("contributor", "t", ["read", "write"])
     client = client_for(base, headers={"Authorization": f"Bearer {token}"})
     made = client.post("/api/incidents",
@@ -140,7 +147,7 @@ def test_user_text_renders_inert(site):
 
 
 def test_the_live_blame_check(site):
-    base, _ = site
+    base, *_ = site
     viewer = login(base, "viewer")
     flags = viewer.post("/api/lint", json={"text": "The engineer forgot to check the data."},
                         headers={"X-CSRF-Token": csrf_of(viewer)}).json()["flags"]

@@ -303,6 +303,12 @@ class Governance:
         conn.execute(insert(audit_log).values(at=db.utc_now(), actor=actor(by), action=action,
                                               project=project, details=details))
 
+    def record(self, by: str, action: str, details: dict[str, Any], *,
+               project: str | None = None) -> None:
+        """Append an entry for a write made elsewhere (the web app's incident writes)."""
+        with db.write_transaction(self.engine) as conn:
+            self._audit(conn, by, action, project, details)
+
     def audit(self, slug: str | None = None) -> list[dict[str, Any]]:
         query = select(audit_log).order_by(audit_log.c.id)
         if slug:

@@ -35,8 +35,10 @@ def create_app(db_url: str | None = None):
     from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
     from fastapi.templating import Jinja2Templates
 
+    from failwell.governance.store import Governance
+
     kb = KnowledgeBase.open(db_url)
-    accounts = Accounts(kb)
+    accounts, governance = Accounts(kb), Governance(kb)
     templates = Jinja2Templates(directory=str(TEMPLATES))
     app = fastapi.FastAPI(title="failwell", version="1",
                           description="Blameless incident knowledge base and review board.")
@@ -174,6 +176,7 @@ def create_app(db_url: str | None = None):
             raise FailwellError('send {"markdown": "<the postmortem>"}.')
         pm = from_markdown(markdown, source="upload")
         kb.add(pm, markdown=markdown, source="web")
+        governance.record(user.username, "incident.add", {"id": pm.id, "title": pm.title})
         return {"id": pm.id, "created_by": user.username}
 
     @app.post("/api/lint")
