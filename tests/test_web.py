@@ -155,3 +155,49 @@ def test_the_live_blame_check(site):
     clean = viewer.post("/api/lint", json={"text": "The data check was not in the pipeline."},
                         headers={"X-CSRF-Token": csrf_of(viewer)}).json()["flags"]
     assert clean == []
+
+
+# every route, as each role: the table must name every route the app has
+REQUIRED = {
+    ("GET", "/login"): None, ("POST", "/login"): None, ("POST", "/logout"): "viewer",
+    ("GET", "/"): "viewer", ("GET", "/incidents"): "viewer",
+    ("GET", "/incidents/{slug}"): "viewer", ("GET", "/api/incidents"): "viewer",
+    ("GET", "/api/incidents/{slug}"): "viewer", ("POST", "/api/incidents"): "contributor",
+    ("POST", "/api/lint"): "viewer",
+}
+PUBLIC = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+ROLES = ("viewer", "contributor", "reviewer", "admin")
+
+
+def test_every_route_as_each_role(tmp_path):
+    from fastapi.testclient import TestClient
+
+    app = create_app(f"sqlite:///{tmp_path / 'kb.sqlite'}")
+    routes = {(m, r.path) for r in app.routes for m in getattr(r, "methods", ())
+              if r.path not in PUBLIC and m != "HEAD"}
+    assert routes == set(REQUIRED), routes ^ set(REQUIRED)
+    for role in ROLES:
+        app.state.accounts.add_user(role, PASSWORD, role)
+    bodies = {"/api/incidents": {"markdown": "x"}, "/api/lint": {"text": "x"}}
+    for role in (None, *ROLES):
+        with TestClient(app, follow_redirects=False) as client:
+            csrf = {}
+            if role:
+                client.post("/login", data={"username": role, "password": PASSWORD})
+                page = client.get("/incidents").text
+                csrf = {"X-CSRF-Token": page.split('name="csrf" value="')[1].split('"')[0]}
+            for (method, path), needed in REQUIRED.items():
+                if path in ("/login", "/logout"):
+                    continue
+                url = path.replace("{slug}", "pneumonia-portable-marker")
+                response = client.request(method, url, headers=csrf,
+                                          json=bodies.get(path))
+                allowed = needed is None or (role is not None and
+                                             ROLES.index(role) >= ROLES.index(needed))
+                if allowed:
+                    assert response.status_code not in (401, 403), (role, method, path)
+                elif role is None:
+                    assert response.status_code in (303, 401), (method, path)
+                else:
+                    assert response.status_code == 403, (role, method, path)
+    app.state.kb.close()
