@@ -124,24 +124,27 @@ def test_lessons_for_a_project_and_for_a_scan(kb):
 
 
 def test_learning_stats_match_a_hand_count(kb):
-    def add(id, occurred, modes, actions, closed=()):
+    def add(id, occurred, modes, actions, closed=(), due=()):
         text = postmortem_text(id, title=id, summary="x", occurred=occurred, modes=modes,
                                actions=actions)
         pm = from_markdown(text)
         for item, day in zip(pm.action_items, closed, strict=False):
             item.closed = dt.date.fromisoformat(day) if day else None
+        for item, day in zip(pm.action_items, due, strict=False):
+            item.due = dt.date.fromisoformat(day) if day else None
         kb.add(pm)
 
     add("s1", "2024-01-10", ("leakage",), (("a", "done"), ("b", "done")),
         closed=("2024-01-20", "2024-02-09"))  # 10 and 30 days
     add("s2", "2024-06-01", ("leakage",), (("c", "open"), ("d", "wont-do")),
-        closed=(None, "2024-08-30"))  # 90 days
+        closed=(None, "2024-08-30"), due=("2024-07-01",))  # 90 days; c is overdue
     add("s3", "2025-02-01", ("data-quality",), ())
     stats = learning_stats(kb, Filters(sources=["user"]))
     assert stats["incidents"] == 3
     assert stats["recurrence_rate"] == pytest.approx(1 / 3, abs=1e-4)  # s2 repeats s1
     assert stats["by_failure_mode"] == {"data-quality": {"2025": 1}, "leakage": {"2024": 2}}
     assert stats["action_closure_rate"] == 0.75
+    assert (stats["action_items_open"], stats["action_items_overdue"]) == (1, 1)
     assert stats["median_days_to_close"] == 30.0  # of 10, 30 and 90
     assert stats["median_days_to_lesson"] is None  # nothing published yet
     kb.publish("s3")

@@ -50,7 +50,7 @@ def _close_clients():
 
 
 def client_for(base: str, **options) -> httpx.Client:
-    client = httpx.Client(base_url=base, **options)
+    client = httpx.Client(base_url=base, timeout=60, **options)  # the first search loads a model
     OPEN.append(client)
     return client
 
@@ -160,7 +160,8 @@ def test_the_live_blame_check(site):
 # every route, as each role: the table must name every route the app has
 REQUIRED = {
     ("GET", "/login"): None, ("POST", "/login"): None, ("POST", "/logout"): "viewer",
-    ("GET", "/"): "viewer", ("GET", "/incidents"): "viewer",
+    ("GET", "/"): "viewer", ("GET", "/dashboard"): "viewer", ("GET", "/api/stats"): "viewer",
+    ("GET", "/incidents"): "viewer",
     ("GET", "/incidents/{slug}"): "viewer", ("GET", "/api/incidents"): "viewer",
     ("GET", "/api/incidents/{slug}"): "viewer", ("POST", "/api/incidents"): "contributor",
     ("POST", "/api/lint"): "viewer",
@@ -201,3 +202,15 @@ def test_every_route_as_each_role(tmp_path):
                 else:
                     assert response.status_code == 403, (role, method, path)
     app.state.kb.close()
+
+
+def test_dashboard_shows_the_learning_figures(site):
+    base, *_ = site
+    viewer = login(base, "viewer")
+    assert viewer.get("/").headers["location"] == "/dashboard"
+    page = viewer.get("/dashboard")
+    assert page.status_code == 200 and "recurrence rate" in page.text
+    stats = viewer.get("/api/stats", params={"period": "quarter"}).json()
+    assert stats["incidents"] == 10 and stats["period"] == "quarter"
+    assert "data-optimism" in page.text  # a pattern of the starter library
+    assert viewer.get("/api/stats", params={"period": "week"}).status_code == 422

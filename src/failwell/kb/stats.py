@@ -54,7 +54,7 @@ def learning_stats(kb: KnowledgeBase, filters: Filters | None = None, *,
                                    incident_tags.c.tag).join(
             incidents, incidents.c.id == incident_tags.c.incident_id).where(where)).all()
         actions = conn.execute(select(action_items.c.incident_id, action_items.c.status,
-                                      action_items.c.closed_at).join(
+                                      action_items.c.closed_at, action_items.c.due).join(
             incidents, incidents.c.id == action_items.c.incident_id).where(where)).all()
     info = {r.id: r for r in rows}
     by: dict[str, dict[str, Counter]] = {"pattern": defaultdict(Counter),
@@ -75,6 +75,8 @@ def learning_stats(kb: KnowledgeBase, filters: Filters | None = None, *,
         seen |= modes_of[r.id]
 
     closed = [a for a in actions if a.status in CLOSED_ACTIONS]
+    still_open = [a for a in actions if a.status not in CLOSED_ACTIONS]
+    today = dt.date.today()
     days_to_close = [
         (a.closed_at - start).days for a in closed if a.closed_at
         and (start := info[a.incident_id].detected or info[a.incident_id].occurred)]
@@ -95,6 +97,8 @@ def learning_stats(kb: KnowledgeBase, filters: Filters | None = None, *,
         "action_items": len(actions),
         "action_items_closed": len(closed),
         "action_closure_rate": round(len(closed) / len(actions), 4) if actions else None,
+        "action_items_open": len(still_open),
+        "action_items_overdue": sum(a.due is not None and a.due < today for a in still_open),
         "median_days_to_close": median(days_to_close),
         "published": sum(r.status == "published" for r in rows),
         "median_days_to_lesson": median(days_to_lesson),

@@ -139,7 +139,15 @@ def create_app(db_url: str | None = None):
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home(request: Request, user: Viewer):
-        return RedirectResponse("/incidents", status_code=303)
+        return RedirectResponse("/dashboard", status_code=303)
+
+    @app.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
+    def dashboard(request: Request, user: Viewer):
+        from failwell.kb.stats import learning_stats
+
+        stats = learning_stats(kb)
+        return page(request, "dashboard.html", user, stats=stats,
+                    periods=_periods(stats), charts=_charts(stats))
 
     @app.get("/incidents", response_class=HTMLResponse, include_in_schema=False)
     def incident_list(request: Request, user: Viewer, q: str = "",
@@ -160,6 +168,15 @@ def create_app(db_url: str | None = None):
                       severity: Annotated[list[str], Query()] = []):  # noqa: B006
         """Incidents, newest first, or the best matches for ``q``."""
         return {"incidents": _find(kb, q, Filters(severities=severity), limit=limit)}
+
+    @app.get("/api/stats")
+    def api_stats(user: Viewer, period: Annotated[str, Query(pattern="^(year|quarter|month)$")
+                                                  ] = "year"):
+        """Whether the organization is learning: incidents by pattern and failure mode per
+        period, recurrence, action-item closure, time to lesson."""
+        from failwell.kb.stats import learning_stats
+
+        return learning_stats(kb, period=period)
 
     @app.get("/api/incidents/{slug}")
     def api_incident(slug: str, user: Viewer):
@@ -198,3 +215,20 @@ def _find(kb: KnowledgeBase, q: str, filters: Filters, limit: int = 50) -> list[
 
         return [h.to_dict() for h in search(kb, q, filters, limit=limit)]
     return [s.to_dict() for s in kb.list(filters, limit=limit)]
+
+
+def _periods(stats: dict) -> list[str]:
+    found = {p for rows in (stats["by_pattern"], stats["by_failure_mode"])
+             for counts in rows.values() for p in counts}
+    return sorted(found)[-8:]  # the latest eight periods fit a row
+
+
+def _charts(stats: dict) -> dict[str, list[dict]]:
+    """Bar lengths (share of the largest count) for the two tables of counts."""
+    out = {}
+    for key in ("by_pattern", "by_failure_mode"):
+        totals = {tag: sum(counts.values()) for tag, counts in stats[key].items()}
+        top = max(totals.values(), default=1)
+        out[key] = [{"tag": tag, "total": n, "width": round(100 * n / top)}
+                    for tag, n in sorted(totals.items(), key=lambda kv: -kv[1])]
+    return out
