@@ -213,4 +213,8 @@ def test_dashboard_shows_the_learning_figures(site):
     stats = viewer.get("/api/stats", params={"period": "quarter"}).json()
     assert stats["incidents"] == 10 and stats["period"] == "quarter"
     assert "data-optimism" in page.text  # a pattern of the starter library
+    narrowed = viewer.get("/api/incidents", params={"failure_mode": "reversal-curse"}).json()
+    assert [r["id"] for r in narrowed["incidents"]] == ["reversal-curse-facts"]
+    assert "only spurious-correlation" in viewer.get(
+        "/incidents", params={"failure_mode": "spurious-correlation"}).text
     assert viewer.get("/api/stats", params={"period": "week"}).status_code == 422

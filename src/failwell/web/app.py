@@ -151,10 +151,13 @@ def create_app(db_url: str | None = None):
 
     @app.get("/incidents", response_class=HTMLResponse, include_in_schema=False)
     def incident_list(request: Request, user: Viewer, q: str = "",
-                      severity: Annotated[list[str], Query()] = []):  # noqa: B006
-        filters = Filters(severities=severity)
+                      severity: Annotated[list[str], Query()] = [],  # noqa: B006
+                      pattern: Annotated[list[str], Query()] = [],  # noqa: B006
+                      failure_mode: Annotated[list[str], Query()] = []):  # noqa: B006
+        filters = Filters(severities=severity, patterns=pattern, failure_modes=failure_mode)
         rows = _find(kb, q, filters)
-        return page(request, "incidents.html", user, rows=rows, q=q, total=kb.count())
+        return page(request, "incidents.html", user, rows=rows, q=q, total=kb.count(),
+                    narrowed=", ".join(pattern + failure_mode + severity))
 
     @app.get("/incidents/{slug}", response_class=HTMLResponse, include_in_schema=False)
     def incident_page(request: Request, slug: str, user: Viewer):
@@ -165,9 +168,13 @@ def create_app(db_url: str | None = None):
 
     @app.get("/api/incidents")
     def api_incidents(user: Viewer, q: str = "", limit: Annotated[int, Query(ge=1, le=200)] = 20,
-                      severity: Annotated[list[str], Query()] = []):  # noqa: B006
-        """Incidents, newest first, or the best matches for ``q``."""
-        return {"incidents": _find(kb, q, Filters(severities=severity), limit=limit)}
+                      severity: Annotated[list[str], Query()] = [],  # noqa: B006
+                      pattern: Annotated[list[str], Query()] = [],  # noqa: B006
+                      failure_mode: Annotated[list[str], Query()] = []):  # noqa: B006
+        """Incidents, newest first, or the best matches for ``q``; filters by severity,
+        systemic pattern and failure mode."""
+        filters = Filters(severities=severity, patterns=pattern, failure_modes=failure_mode)
+        return {"incidents": _find(kb, q, filters, limit=limit)}
 
     @app.get("/api/stats")
     def api_stats(user: Viewer, period: Annotated[str, Query(pattern="^(year|quarter|month)$")
