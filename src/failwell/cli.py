@@ -143,10 +143,7 @@ def scan(
     from failwell.scanner import ScanConfig, load_model, make_dataset, read_table
     from failwell.scanner import scan as run_scan
 
-    if project and not kb:
-        raise InputError("--project records the scan in the knowledge base: add --kb.")
-    if project:
-        _governance(db).project(project)  # an unknown project fails before the scan runs
+    _check_project(project, kb, db)
     dataset = make_dataset(
         data, target=target, prediction=prediction,
         prediction_positive=tuple(prediction_positive), score=score, threshold=threshold,
@@ -161,6 +158,14 @@ def scan(
     if kb:
         _record_in_kb(result, db, project)
     _exit_for(result, fail_on)
+
+
+def _check_project(project: str | None, kb: bool, db: str | None) -> None:
+    """--project needs --kb, and an unknown project fails before the scan runs."""
+    if project and not kb:
+        raise InputError("--project records the scan in the knowledge base: add --kb.")
+    if project:
+        _governance(db).project(project)
 
 
 def _governance(db: str | None):

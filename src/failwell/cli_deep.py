@@ -10,15 +10,14 @@ import typer
 
 from failwell.cli import (
     _check_format,
+    _check_project,
     _check_severity,
     _emit,
     _exit_for,
-    _governance,
     _record_in_kb,
     boundary,
     progress_bar,
 )
-from failwell.errors import InputError
 
 deep_app = typer.Typer(help="Scan neural networks: Clever Hans, adversarial attacks, "
                             "corruptions, drift and latency.", no_args_is_help=True)
@@ -90,10 +89,7 @@ def deep_scan_command(
     from failwell.vision.deepscan import DeepScanConfig, deep_scan
     from failwell.vision.loading import load_arrays, load_mask, load_network
 
-    if project and not kb:
-        raise InputError("--project records the scan in the knowledge base: add --kb.")
-    if project:
-        _governance(db).project(project)
+    _check_project(project, kb, db)
     x, y = load_arrays(data)
     prod = load_arrays(production, need_labels=False)[0] if production else None
     config = DeepScanConfig(
