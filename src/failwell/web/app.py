@@ -66,6 +66,7 @@ def create_app(db_url: str | None = None):
             if not user.can(role, scope):
                 raise _Forbidden(f"this needs the {role} role"
                                  + (f" and the {scope!r} scope" if scope else "") + ".")
+            request.state.csrf = csrf  # for the page's forms
             if request.method not in ("GET", "HEAD") and csrf is not None:
                 sent = request.headers.get("x-csrf-token")
                 if sent is None and "form" in request.headers.get("content-type", ""):
@@ -110,7 +111,7 @@ def create_app(db_url: str | None = None):
         return JSONResponse({"detail": message}, status_code=status)
 
     def page(request: Request, name: str, user: User | None, **context: Any):
-        csrf = identify(request)[1] if user else None
+        csrf = getattr(request.state, "csrf", None)
         return templates.TemplateResponse(request, name, {"user": user, "csrf": csrf,
                                                           **context})
 
