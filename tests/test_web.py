@@ -75,6 +75,8 @@ status: draft
 project: web
 ---
 
+## Summary
+
 The model's inputs drifted after a vendor change.
 """
 
@@ -163,6 +165,10 @@ REQUIRED = {
     ("GET", "/"): "viewer", ("GET", "/dashboard"): "viewer", ("GET", "/api/stats"): "viewer",
     ("GET", "/incidents"): "viewer",
     ("GET", "/incidents/{slug}"): "viewer", ("GET", "/api/incidents"): "viewer",
+    ("GET", "/incidents/new"): "contributor", ("POST", "/incidents/new"): "contributor",
+    ("GET", "/incidents/{slug}/edit"): "contributor",
+    ("POST", "/incidents/{slug}/edit"): "contributor",
+    ("POST", "/incidents/{slug}/publish"): "contributor",
     ("GET", "/api/incidents/{slug}"): "viewer", ("POST", "/api/incidents"): "contributor",
     ("POST", "/api/lint"): "viewer",
 }
@@ -180,6 +186,7 @@ def test_every_route_as_each_role(tmp_path):
     for role in ROLES:
         app.state.accounts.add_user(role, PASSWORD, role)
     bodies = {"/api/incidents": {"markdown": "x"}, "/api/lint": {"text": "x"}}
+    forms = {"/incidents/new": {"markdown": "x"}, "/incidents/{slug}/edit": {"markdown": "x"}}
     for role in (None, *ROLES):
         with TestClient(app, follow_redirects=False) as client:
             csrf = {}
@@ -191,8 +198,12 @@ def test_every_route_as_each_role(tmp_path):
                 if path in ("/login", "/logout"):
                     continue
                 url = path.replace("{slug}", "pneumonia-portable-marker")
-                response = client.request(method, url, headers=csrf,
-                                          json=bodies.get(path))
+                if path in forms:
+                    response = client.request(method, url, headers=csrf,
+                                              data=forms[path] if method == "POST" else None)
+                else:
+                    response = client.request(method, url, headers=csrf,
+                                              json=bodies.get(path))
                 allowed = needed is None or (role is not None and
                                              ROLES.index(role) >= ROLES.index(needed))
                 if allowed:
@@ -218,3 +229,34 @@ def test_dashboard_shows_the_learning_figures(site):
     assert "only spurious-correlation" in viewer.get(
         "/incidents", params={"failure_mode": "spurious-correlation"}).text
     assert viewer.get("/api/stats", params={"period": "week"}).status_code == 422
+
+
+BLAMING = POSTMORTEM.format(n=9, title="Drifted inputs").replace(
+    "The model's inputs drifted after a vendor change.",
+    "The engineer forgot to check the vendor's release notes.")
+
+
+def test_write_a_postmortem_see_the_blame_flag_reword_and_publish(site):
+    base, *_ = site
+    author = login(base, "contributor")
+    form = author.get("/incidents/new")
+    assert form.status_code == 200 and "Blameless-language check" in form.text
+    token = form.text.split('name="csrf" value="')[1].split('"')[0]
+    refused = author.post("/incidents/new", data={"markdown": "no front matter",
+                                                  "csrf": token})
+    assert refused.status_code == 400 and "no front matter" in refused.text  # text kept
+    made = author.post("/incidents/new", data={"markdown": BLAMING, "csrf": token})
+    assert made.status_code == 303 and made.headers["location"] == "/incidents/web-upload-9"
+    blocked = author.post("/incidents/web-upload-9/publish", data={"csrf": token})
+    assert blocked.status_code == 409 and "forgot" in blocked.text
+    reworded = BLAMING.replace("The engineer forgot to check the vendor's release notes.",
+                               "No step in the release process compared vendor versions.")
+    assert author.post("/incidents/web-upload-9/edit",
+                       data={"markdown": reworded, "csrf": token}).status_code == 303
+    assert author.post("/incidents/web-upload-9/publish",
+                       data={"csrf": token}).status_code == 303
+    page = author.get("/incidents/web-upload-9").text
+    assert "published" in page and "Publish</button>" not in page
+    other_id = reworded.replace("id: web-upload-9", "id: other")
+    assert author.post("/incidents/web-upload-9/edit",
+                       data={"markdown": other_id, "csrf": token}).status_code == 400

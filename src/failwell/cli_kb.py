@@ -112,54 +112,13 @@ def _progress(label: str):
 
 # -- incident --------------------------------------------------------------------------
 
-TEMPLATE = """---
-id: {id}
-title: {title}
-severity: medium
-status: draft
-project: ''
-occurred: ''
-detected: ''
-resolved: ''
-impact: Who and what was harmed, and how much.
-decision_supported: The decision the system was meant to support.
-success_definition: How success was defined, and how it was measured.
-failed_assumptions:
-- An assumption that turned out false.
-underestimated_constraints:
-- A constraint (latency, cost, regulation, data) that was underestimated.
-ignored_signals:
-- A signal that was visible before the failure, and why it did not lead to action.
-contributing_factors:
-- description: What made the failure likely (a process, an incentive, a missing check).
-  patterns: [data-optimism]
-  failure_modes: []
-lessons:
-- text: A reusable lesson for the next project.
-  applies_to: []
-action_items:
-- description: A change to a process, a check or a system.
-  owner: a role or a team
-  due: ''
-  status: open
-references: []
----
-
-## Summary
-
-What happened, in a few sentences, without blame.
-
-## Timeline
-
-- YYYY-MM-DD: first signal
-"""
-
-
 @incident_app.command("template")
 def incident_template(
     id: Annotated[str, typer.Option(help="The new incident's id (kebab-case).")] = "new-incident",
 ) -> None:
     """Print a blank postmortem to fill in, then `failwell incident new --from FILE`."""
+    from failwell.kb.postmortem import TEMPLATE
+
     sys.stdout.write(TEMPLATE.format(id=id, title="One line saying what failed"))
 
 

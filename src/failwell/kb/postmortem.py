@@ -248,3 +248,47 @@ def to_markdown(pm: Postmortem) -> str:
     if pm.timeline:
         body += "\n## Timeline\n\n" + "".join(f"- {t.when}: {t.what}\n" for t in pm.timeline)
     return f"---\n{front}---\n\n{body}"
+
+
+# A blank postmortem to fill in (`failwell incident template`, the web form).
+TEMPLATE = """---
+id: {id}
+title: {title}
+severity: medium
+status: draft
+project: ''
+occurred: ''
+detected: ''
+resolved: ''
+impact: Who and what was harmed, and how much.
+decision_supported: The decision the system was meant to support.
+success_definition: How success was defined, and how it was measured.
+failed_assumptions:
+- An assumption that turned out false.
+underestimated_constraints:
+- A constraint (latency, cost, regulation, data) that was underestimated.
+ignored_signals:
+- A signal that was visible before the failure, and why it did not lead to action.
+contributing_factors:
+- description: What made the failure likely (a process, an incentive, a missing check).
+  patterns: [data-optimism]
+  failure_modes: []
+lessons:
+- text: A reusable lesson for the next project.
+  applies_to: []
+action_items:
+- description: A change to a process, a check or a system.
+  owner: a role or a team
+  due: ''
+  status: open
+references: []
+---
+
+## Summary
+
+What happened, in a few sentences, without blame.
+
+## Timeline
+
+- YYYY-MM-DD: first signal
+"""

@@ -110,10 +110,11 @@ def create_app(db_url: str | None = None):
                 "status": status, "message": message, "user": None}, status_code=status)
         return JSONResponse({"detail": message}, status_code=status)
 
-    def page(request: Request, name: str, user: User | None, **context: Any):
+    def page(request: Request, name: str, user: User | None, status_code: int = 200,
+             **context: Any):
         csrf = getattr(request.state, "csrf", None)
         return templates.TemplateResponse(request, name, {"user": user, "csrf": csrf,
-                                                          **context})
+                                                          **context}, status_code=status_code)
 
     # -- pages -----------------------------------------------------------------------------
 
@@ -159,6 +160,64 @@ def create_app(db_url: str | None = None):
         rows = _find(kb, q, filters)
         return page(request, "incidents.html", user, rows=rows, q=q, total=kb.count(),
                     narrowed=", ".join(pattern + failure_mode + severity))
+
+    @app.get("/incidents/new", response_class=HTMLResponse, include_in_schema=False)
+    def new_form(request: Request, user: Contributor):
+        from failwell.kb.postmortem import TEMPLATE
+
+        return page(request, "edit.html", user, markdown=TEMPLATE.format(
+            id="new-incident", title="One line saying what failed"), action="/incidents/new")
+
+    @app.post("/incidents/new", include_in_schema=False)
+    def new_incident(request: Request, user: Contributor,
+                     markdown: Annotated[str, Form()]):
+        from failwell.kb.postmortem import from_markdown
+
+        try:
+            pm = from_markdown(markdown, source="form")
+            kb.add(pm, markdown=markdown, source="web")
+        except FailwellError as exc:  # show the form again, with the text kept
+            return page(request, "edit.html", user, markdown=markdown, error=str(exc),
+                        action="/incidents/new", status_code=400)
+        governance.record(user.username, "incident.add", {"id": pm.id, "title": pm.title})
+        return RedirectResponse(f"/incidents/{pm.id}", status_code=303)
+
+    @app.get("/incidents/{slug}/edit", response_class=HTMLResponse, include_in_schema=False)
+    def edit_form(request: Request, slug: str, user: Contributor):
+        return page(request, "edit.html", user, markdown=kb.get(slug).markdown,
+                    action=f"/incidents/{slug}/edit")
+
+    @app.post("/incidents/{slug}/edit", include_in_schema=False)
+    def edit_incident(request: Request, slug: str, user: Contributor,
+                      markdown: Annotated[str, Form()]):
+        from failwell.kb.postmortem import from_markdown
+
+        kb.get(slug)  # 404 before anything else
+        try:
+            pm = from_markdown(markdown, source="form")
+            if pm.id != slug:
+                raise FailwellError(f"the id is {pm.id!r}; an edit keeps the id {slug!r}.")
+            kb.update(pm, markdown=markdown)
+        except FailwellError as exc:
+            return page(request, "edit.html", user, markdown=markdown, error=str(exc),
+                        action=f"/incidents/{slug}/edit", status_code=400)
+        governance.record(user.username, "incident.edit", {"id": slug})
+        return RedirectResponse(f"/incidents/{slug}", status_code=303)
+
+    @app.post("/incidents/{slug}/publish", include_in_schema=False)
+    def publish_incident(request: Request, slug: str, user: Contributor):
+        from failwell.errors import PublishBlockedError
+        from failwell.kb.blameless import lint
+
+        try:
+            kb.publish(slug)
+        except PublishBlockedError as exc:
+            stored = kb.get(slug)
+            return page(request, "incident.html", user, incident=stored.to_dict(),
+                        error=str(exc), flags=lint(stored.postmortem.text()),
+                        status_code=409)
+        governance.record(user.username, "incident.publish", {"id": slug})
+        return RedirectResponse(f"/incidents/{slug}", status_code=303)
 
     @app.get("/incidents/{slug}", response_class=HTMLResponse, include_in_schema=False)
     def incident_page(request: Request, slug: str, user: Viewer):
