@@ -17,9 +17,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## Reproduce ProPublica's COMPAS figures and scan a model trained without race.
 	$(BIN)/failwell demo
 
-test: $(STAMP)  ## Lint, then the whole test suite (on SQLite and a real PostgreSQL server).
+test: $(STAMP)  ## Lint, then the whole test suite (SQLite, real PostgreSQL, real Chromium).
 	$(BIN)/ruff check src tests benchmarks examples
 	FAILWELL_TEST_PG="$${FAILWELL_TEST_PG:-$$(bash scripts/test-postgres.sh || true)}" \
+	FAILWELL_CHROMIUM="$${FAILWELL_CHROMIUM:-$$(bash scripts/test-browser.sh || true)}" \
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
 	  $(BIN)/python -m pytest -n 2 -q  # one thread per worker: OpenMP pools in two workers fought
 

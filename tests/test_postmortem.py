@@ -88,3 +88,10 @@ def test_library_files_lint_clean_through_the_cli(tmp_path):
     path = tmp_path / "pm.md"
     path.write_text(_files()[0].read_text("utf-8"))
     assert CliRunner().invoke(app, ["incident", "lint", str(path)]).exit_code == 0
+
+
+def test_windows_line_endings_parse_like_plain_ones():
+    from failwell.kb.postmortem import TEMPLATE, from_markdown
+
+    text = TEMPLATE.format(id="crlf", title="Line endings")
+    assert from_markdown(text.replace("\n", "\r\n")) == from_markdown(text)

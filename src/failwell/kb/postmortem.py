@@ -109,7 +109,10 @@ _FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.S)
 
 
 def from_markdown(text: str, *, source: str = "postmortem") -> Postmortem:
-    """Parse Markdown with YAML front matter; every problem is one clear InputError."""
+    """Parse Markdown with YAML front matter; every problem is one clear InputError.
+    Windows line endings (and a browser's form text, which always has them) are read as
+    plain newlines."""
+    text = text.replace("\r\n", "\n")
     match = _FRONT_MATTER.match(text)
     if not match:
         raise InputError(f"{source}: no front matter; the file must start with a '---' line, "

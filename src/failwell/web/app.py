@@ -173,6 +173,7 @@ def create_app(db_url: str | None = None):
                      markdown: Annotated[str, Form()]):
         from failwell.kb.postmortem import from_markdown
 
+        markdown = markdown.replace("\r\n", "\n")  # forms send CRLF; files here use LF
         try:
             pm = from_markdown(markdown, source="form")
             kb.add(pm, markdown=markdown, source="web")
@@ -192,6 +193,7 @@ def create_app(db_url: str | None = None):
                       markdown: Annotated[str, Form()]):
         from failwell.kb.postmortem import from_markdown
 
+        markdown = markdown.replace("\r\n", "\n")
         kb.get(slug)  # 404 before anything else
         try:
             pm = from_markdown(markdown, source="form")

@@ -1,0 +1,109 @@
+"""The web app in a real browser: Playwright driving Debian's Chromium (headless), against
+the app served on loopback. Write a postmortem, see the blame flag appear while typing,
+reword it, save, publish, find it by search.
+
+``make test`` finds or installs Chromium (scripts/test-browser.sh) and passes its path in
+FAILWELL_CHROMIUM. Set FAILWELL_SCREENSHOTS=docs/screenshots to refresh the README's
+pictures.
+"""
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+playwright = pytest.importorskip("playwright.sync_api")
+uvicorn = pytest.importorskip("uvicorn")
+
+from failwell.web.app import create_app  # noqa: E402
+
+CHROMIUM = os.environ.get("FAILWELL_CHROMIUM", "")
+PASSWORD = "correct horse battery"
+BLAME = "The engineer forgot to check the vendor's release notes."
+REWORDED = "No step in the release process compared vendor versions."
+DRAFT = f"""---
+id: vendor-drift
+title: Scoring inputs drifted after a vendor update
+severity: high
+status: draft
+project: credit-scoring
+---
+
+## Summary
+
+{BLAME}
+"""
+
+
+@pytest.fixture
+def browser():
+    if not CHROMIUM:
+        if os.environ.get("CI"):
+            pytest.fail("FAILWELL_CHROMIUM is not set: `make test` finds or installs Chromium")
+        pytest.skip("no Chromium (FAILWELL_CHROMIUM)")
+    with playwright.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                     args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def base(tmp_path):
+    app = create_app(f"sqlite:///{tmp_path / 'kb.sqlite'}")
+    app.state.accounts.add_user("ana", PASSWORD, "contributor")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+    app.state.kb.close()
+
+
+def test_write_flag_reword_publish_and_find(browser, base, tmp_path):
+    shots = Path(os.environ.get("FAILWELL_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    page.set_default_timeout(30_000)  # the first search loads the embedding model
+    page.goto(f"{base}/incidents")
+    assert "/login" in page.url  # pages need a login
+    page.fill("input[name=username]", "ana")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/incidents")
+    page.goto(f"{base}/dashboard")
+    page.screenshot(path=str(shots / "dashboard.png"), full_page=True)
+
+    page.click("text=Incidents")
+    page.click("text=New postmortem")
+    page.fill("#markdown", DRAFT)
+    flag = page.locator("#flags li.flag").first
+    flag.wait_for()
+    assert "forgot" in flag.inner_text()
+    page.screenshot(path=str(shots / "postmortem-blame-flag.png"), full_page=True)
+    page.fill("#markdown", DRAFT.replace(BLAME, REWORDED))
+    page.locator("#flags li.clean").wait_for()  # the flag is gone while typing
+    page.click("text=Save draft")
+    page.wait_for_url(f"{base}/incidents/vendor-drift")
+    page.click("button:has-text('Publish')")
+    page.wait_for_url(f"{base}/incidents/vendor-drift")
+    assert "published" in page.inner_text("main")
+
+    page.goto(f"{base}/incidents")
+    page.fill("input[name=q]", "release process vendor versions")
+    page.click("button:has-text('Search')")
+    link = page.locator("a", has_text="Scoring inputs drifted after a vendor update")
+    link.wait_for()
+    page.screenshot(path=str(shots / "search.png"), full_page=True)
+    link.click()
+    assert page.url.endswith("/incidents/vendor-drift")
