@@ -169,6 +169,9 @@ REQUIRED = {
     ("GET", "/incidents/{slug}/edit"): "contributor",
     ("POST", "/incidents/{slug}/edit"): "contributor",
     ("POST", "/incidents/{slug}/publish"): "contributor",
+    ("POST", "/api/scans"): "contributor", ("GET", "/api/scans"): "viewer",
+    ("GET", "/scans"): "viewer", ("GET", "/scans/{scan_id}"): "viewer",
+    ("GET", "/scans/{scan_id}/report"): "viewer",
     ("GET", "/api/incidents/{slug}"): "viewer", ("POST", "/api/incidents"): "contributor",
     ("POST", "/api/lint"): "viewer",
 }
@@ -185,6 +188,9 @@ def test_every_route_as_each_role(tmp_path):
     assert routes == set(REQUIRED), routes ^ set(REQUIRED)
     for role in ROLES:
         app.state.accounts.add_user(role, PASSWORD, role)
+    from failwell.findings import ScanResult
+
+    app.state.kb.record_scan(ScanResult(findings=[]))  # scan 1, for the scan pages
     bodies = {"/api/incidents": {"markdown": "x"}, "/api/lint": {"text": "x"}}
     forms = {"/incidents/new": {"markdown": "x"}, "/incidents/{slug}/edit": {"markdown": "x"}}
     for role in (None, *ROLES):
@@ -197,7 +203,8 @@ def test_every_route_as_each_role(tmp_path):
             for (method, path), needed in REQUIRED.items():
                 if path in ("/login", "/logout"):
                     continue
-                url = path.replace("{slug}", "pneumonia-portable-marker")
+                url = path.replace("{slug}", "pneumonia-portable-marker").replace(
+                    "{scan_id}", "1")
                 if path in forms:
                     response = client.request(method, url, headers=csrf,
                                               data=forms[path] if method == "POST" else None)
@@ -260,3 +267,33 @@ def test_write_a_postmortem_see_the_blame_flag_reword_and_publish(site):
     other_id = reworded.replace("id: web-upload-9", "id: other")
     assert author.post("/incidents/web-upload-9/edit",
                        data={"markdown": other_id, "csrf": token}).status_code == 400
+
+
+def test_ci_uploads_a_scan_and_the_team_sees_it_with_related_lessons(site, tmp_path,
+                                                                     monkeypatch):
+    from typer.testing import CliRunner
+
+    from conftest import people
+    from failwell.cli import app as cli
+
+    base, accounts, _ = site
+    frame = people(1500, seed=3, label_bias=1.5)  # historical bias, as in the library
+    frame["decision"] = ((frame["skill"] > 0) & (frame["gender"] == "M")).astype(int)
+    data = tmp_path / "biased.csv"
+    frame.to_csv(data, index=False)
+    args = ["scan", str(data), "--target", "hired", "--prediction", "decision",
+            "--protected", "gender", "--format", "json", "--upload", base]
+    monkeypatch.setenv("FAILWELL_TOKEN", accounts.issue_token("contributor", "r", ["read"]))
+    refused = CliRunner().invoke(cli, args)
+    assert refused.exit_code == 2 and "refused the upload (HTTP 403)" in refused.output
+    monkeypatch.setenv("FAILWELL_TOKEN", accounts.issue_token("contributor", "ci", ["scans"]))
+    sent = CliRunner().invoke(cli, args)
+    assert sent.exit_code == 1, sent.output  # high findings, and uploaded all the same
+    assert f"uploaded: {base}/scans/1" in " ".join(sent.output.split())
+    viewer = login(base, "viewer")
+    page = viewer.get("/scans/1").text
+    assert "group-unfairness" in page and "historical-bias" in page
+    assert "Lessons from related incidents" in page and 'href="/incidents/' in page
+    assert viewer.get("/scans/1/report").text.startswith("<!doctype html>")
+    assert viewer.get("/api/scans").json()["scans"][0]["findings"] >= 1
+    assert viewer.get("/scans/99").status_code == 404

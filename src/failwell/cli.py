@@ -139,6 +139,9 @@ def scan(
         "--db", envvar="FAILWELL_DB", help="Knowledge base for --kb.")] = None,
     project: Annotated[str | None, typer.Option(
         help="With --kb: record the scan as evidence for this governance project.")] = None,
+    upload: Annotated[str | None, typer.Option(
+        help="Send the result to a failwell web app, e.g. https://failwell.example.org "
+             "(token in FAILWELL_TOKEN, with the 'scans' scope).")] = None,
 ) -> None:
     from failwell.scanner import ScanConfig, load_model, make_dataset, read_table
     from failwell.scanner import scan as run_scan
@@ -157,7 +160,38 @@ def scan(
     _emit(result, fmt, output, title=f"failwell scan of {data.name}")
     if kb:
         _record_in_kb(result, db, project)
+    if upload:
+        upload_scan(result, upload, project=project)
     _exit_for(result, fail_on)
+
+
+def upload_scan(result, url: str, *, project: str | None = None,
+                token: str | None = None) -> str:
+    """POST the result to ``URL/api/scans``; prints and returns the scan's page."""
+    import os
+
+    from failwell.errors import FailwellError, require
+
+    httpx = require("httpx", extra="web", purpose="Uploading scans")
+    token = token or os.environ.get("FAILWELL_TOKEN")
+    if not token:
+        raise InputError("--upload needs an API token in FAILWELL_TOKEN (failwell token "
+                         "issue USER --name ci --scope scans).")
+    base = url.rstrip("/")
+    try:
+        response = httpx.post(f"{base}/api/scans", json=result.to_dict(),
+                              params={"project": project} if project else None,
+                              headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    except httpx.HTTPError as exc:
+        raise FailwellError(f"could not reach {base}: {exc}") from None
+    if response.status_code != 201:
+        detail = response.json().get("detail") if response.headers.get(
+            "content-type", "").startswith("application/json") else response.text[:200]
+        raise FailwellError(f"{base} refused the upload (HTTP {response.status_code}): "
+                            f"{detail}")
+    page = base + response.json()["url"]
+    err.print(f"uploaded: {page}")
+    return page
 
 
 def _check_project(project: str | None, kb: bool, db: str | None) -> None:

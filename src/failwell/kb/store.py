@@ -405,6 +405,27 @@ class KnowledgeBase:
                 conn.execute(insert(scan_findings), rows)
         return scan_id
 
+    def scan_list(self, *, limit: int = 50) -> list[dict[str, Any]]:
+        """Recorded scans, newest first, with their finding counts (no full results)."""
+        counts = (select(scan_findings.c.scan_id, func.count().label("n"))
+                  .group_by(scan_findings.c.scan_id).subquery())
+        query = (select(scans.c.id, scans.c.created_at, scans.c.project,
+                        func.coalesce(counts.c.n, 0).label("findings"))
+                 .outerjoin(counts, counts.c.scan_id == scans.c.id)
+                 .order_by(scans.c.id.desc()).limit(limit))
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def scan(self, scan_id: int):
+        """The stored :class:`~failwell.findings.ScanResult` of one scan."""
+        from failwell.findings import ScanResult
+
+        with self.engine.connect() as conn:
+            row = conn.execute(select(scans.c.result).where(scans.c.id == scan_id)).first()
+        if row is None:
+            raise NotFoundError(f"No scan {scan_id} in the knowledge base.")
+        return ScanResult.from_dict(row.result)
+
     # -- embeddings ----------------------------------------------------------------------
 
     def missing_embeddings(self, limit: int | None = None) -> list[tuple[int, str]]:

@@ -78,6 +78,7 @@ def create_app(db_url: str | None = None):
 
     Viewer = Annotated[User, Depends(needs("viewer", "read"))]
     Contributor = Annotated[User, Depends(needs("contributor", "write"))]
+    ScanUploader = Annotated[User, Depends(needs("contributor", "scans"))]
 
     def wants_html(request: Request) -> bool:
         return not request.url.path.startswith("/api/")
@@ -264,6 +265,47 @@ def create_app(db_url: str | None = None):
         kb.add(pm, markdown=markdown, source="web")
         governance.record(user.username, "incident.add", {"id": pm.id, "title": pm.title})
         return {"id": pm.id, "created_by": user.username}
+
+    @app.post("/api/scans", status_code=201)
+    def api_upload_scan(body: dict[str, Any], user: ScanUploader,
+                        project: str | None = None):
+        """Store a scan result (the JSON of ``failwell scan --format json``), as CI does
+        with ``failwell scan --upload URL``; returns its id and page."""
+        from failwell.findings import ScanResult
+
+        try:
+            result = ScanResult.from_dict(body)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FailwellError(f"not a failwell scan result: {exc}") from None
+        if project:
+            governance.project(project)  # 404 for an unknown project
+        scan_id = kb.record_scan(result, project=project)
+        governance.record(user.username, "scan.upload", {"scan": scan_id}, project=project)
+        return {"id": scan_id, "url": f"/scans/{scan_id}",
+                "findings": len(result.findings)}
+
+    @app.get("/api/scans")
+    def api_scans(user: Viewer, limit: Annotated[int, Query(ge=1, le=500)] = 50):
+        return {"scans": [r | {"created_at": r["created_at"].isoformat(timespec="seconds")}
+                          for r in kb.scan_list(limit=limit)]}
+
+    @app.get("/scans", response_class=HTMLResponse, include_in_schema=False)
+    def scan_list(request: Request, user: Viewer):
+        return page(request, "scans.html", user, scans=kb.scan_list())
+
+    @app.get("/scans/{scan_id}", response_class=HTMLResponse, include_in_schema=False)
+    def scan_page(request: Request, scan_id: int, user: Viewer):
+        from failwell.kb.lessons import lessons_for_scan
+
+        result = kb.scan(scan_id)
+        return page(request, "scan.html", user, scan_id=scan_id, result=result,
+                    related=lessons_for_scan(kb, result))
+
+    @app.get("/scans/{scan_id}/report", response_class=HTMLResponse, include_in_schema=False)
+    def scan_report(scan_id: int, user: Viewer):
+        from failwell.report import render
+
+        return HTMLResponse(render(kb.scan(scan_id), "html", title=f"scan {scan_id}"))
 
     @app.post("/api/lint")
     def api_lint(body: dict[str, Any], user: Viewer):
