@@ -55,6 +55,11 @@ def browser():
 def base(tmp_path):
     app = create_app(f"sqlite:///{tmp_path / 'kb.sqlite'}")
     app.state.accounts.add_user("ana", PASSWORD, "contributor")
+    app.state.accounts.add_user("rui", PASSWORD, "reviewer")
+    from failwell.governance.store import Governance
+
+    loan = Path(__file__).resolve().parents[1] / "examples/governance/loan-approvals.yaml"
+    Governance(app.state.kb).add_project(loan.read_text())
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -107,3 +112,28 @@ def test_write_flag_reword_publish_and_find(browser, base, tmp_path):
     page.screenshot(path=str(shots / "search.png"), full_page=True)
     link.click()
     assert page.url.endswith("/incidents/vendor-drift")
+
+
+def test_a_reviewer_takes_a_project_through_a_gate(browser, base, tmp_path):
+    shots = Path(os.environ.get("FAILWELL_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    page.set_default_timeout(30_000)
+    page.goto(f"{base}/login?next=/projects")
+    page.fill("input[name=username]", "rui")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.click("text=Small-business loan approvals")
+    assert "Gate:" in page.inner_text("main")
+    page.select_option("select[name=decision]", "no-go")
+    page.click("text=Record decision")  # no rationale: refused, with the reason
+    assert "rationale" in page.inner_text("div.error")
+    page.select_option("select[name=decision]", "go")
+    page.fill("textarea[name=rationale]", "Criteria are measurable; users were consulted.")
+    page.fill("textarea[name=reviewers]", "risk officer\nproduct owner")
+    page.click("text=Record decision")
+    page.wait_for_url(f"{base}/projects/loan-approvals")
+    history = page.inner_text("main")
+    assert "problem-framing\tgo\tCriteria are measurable" in history
+    assert "Gate: Data readiness" in history  # the project moved on to the next gate
+    page.screenshot(path=str(shots / "project-gate.png"), full_page=True)

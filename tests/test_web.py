@@ -4,6 +4,7 @@ SQLite and PostgreSQL: logins, roles, CSRF, API tokens, escaping."""
 import socket
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +16,7 @@ from failwell.web.accounts import Accounts  # noqa: E402
 from failwell.web.app import create_app  # noqa: E402
 
 PASSWORD = "correct horse battery"
+LOAN = Path(__file__).resolve().parents[1] / "examples" / "governance" / "loan-approvals.yaml"
 EVIL = "<script>alert(1)</script>"
 
 
@@ -172,6 +174,9 @@ REQUIRED = {
     ("POST", "/api/scans"): "contributor", ("GET", "/api/scans"): "viewer",
     ("GET", "/scans"): "viewer", ("GET", "/scans/{scan_id}"): "viewer",
     ("GET", "/scans/{scan_id}/report"): "viewer",
+    ("GET", "/projects"): "viewer", ("GET", "/projects/{slug}"): "viewer",
+    ("POST", "/projects/{slug}/review"): "reviewer", ("GET", "/api/projects/{slug}"): "viewer",
+    ("POST", "/api/projects/{slug}/reviews"): "reviewer",
     ("GET", "/api/incidents/{slug}"): "viewer", ("POST", "/api/incidents"): "contributor",
     ("POST", "/api/lint"): "viewer",
 }
@@ -191,8 +196,13 @@ def test_every_route_as_each_role(tmp_path):
     from failwell.findings import ScanResult
 
     app.state.kb.record_scan(ScanResult(findings=[]))  # scan 1, for the scan pages
+    from failwell.governance.store import Governance
+
+    Governance(app.state.kb).add_project(LOAN.read_text())
     bodies = {"/api/incidents": {"markdown": "x"}, "/api/lint": {"text": "x"}}
-    forms = {"/incidents/new": {"markdown": "x"}, "/incidents/{slug}/edit": {"markdown": "x"}}
+    forms = {"/incidents/new": {"markdown": "x"}, "/incidents/{slug}/edit": {"markdown": "x"},
+             "/projects/{slug}/review": {"gate": "nope", "decision": "no-go"}}
+    bodies["/api/projects/{slug}/reviews"] = {"gate": "nope"}
     for role in (None, *ROLES):
         with TestClient(app, follow_redirects=False) as client:
             csrf = {}
@@ -203,8 +213,8 @@ def test_every_route_as_each_role(tmp_path):
             for (method, path), needed in REQUIRED.items():
                 if path in ("/login", "/logout"):
                     continue
-                url = path.replace("{slug}", "pneumonia-portable-marker").replace(
-                    "{scan_id}", "1")
+                url = path.replace("/projects/{slug}", "/projects/loan-approvals").replace(
+                    "{slug}", "pneumonia-portable-marker").replace("{scan_id}", "1")
                 if path in forms:
                     response = client.request(method, url, headers=csrf,
                                               data=forms[path] if method == "POST" else None)
@@ -297,3 +307,33 @@ def test_ci_uploads_a_scan_and_the_team_sees_it_with_related_lessons(site, tmp_p
     assert viewer.get("/scans/1/report").text.startswith("<!doctype html>")
     assert viewer.get("/api/scans").json()["scans"][0]["findings"] >= 1
     assert viewer.get("/scans/99").status_code == 404
+
+
+def test_only_reviewers_record_gate_decisions(site):
+    from failwell.governance.store import Governance
+    from failwell.kb.store import KnowledgeBase
+
+    base, _, url = site
+    kb = KnowledgeBase.open(url)
+    Governance(kb).add_project(LOAN.read_text())
+    kb.close()
+    decision = {"gate": "problem-framing", "decision": "no-go",
+                "rationale": "No end-user sign-off yet.", "reviewers": ["risk officer"]}
+    contributor = login(base, "contributor")
+    assert contributor.post("/api/projects/loan-approvals/reviews", json=decision,
+                            headers={"X-CSRF-Token": csrf_of(contributor)}).status_code == 403
+    reviewer = login(base, "reviewer")
+    page = reviewer.get("/projects/loan-approvals").text
+    assert "Record the board" in page and "evidence" in page.lower()
+    token = csrf_of(reviewer)
+    done = reviewer.post("/api/projects/loan-approvals/reviews", json=decision,
+                         headers={"X-CSRF-Token": token})
+    assert done.status_code == 201, done.text
+    assert done.json()["history"][-1]["decision"] == "no-go"
+    bad = reviewer.post("/projects/loan-approvals/review", data={
+        "gate": "problem-framing", "decision": "go", "rationale": "", "csrf": token})
+    assert bad.status_code == 400 and "rationale" in bad.text
+    kb = KnowledgeBase.open(url)
+    entry = Governance(kb).audit("loan-approvals")[-1]
+    kb.close()
+    assert (entry["actor"], entry["action"]) == ("reviewer", "gate.review")

@@ -79,6 +79,7 @@ def create_app(db_url: str | None = None):
     Viewer = Annotated[User, Depends(needs("viewer", "read"))]
     Contributor = Annotated[User, Depends(needs("contributor", "write"))]
     ScanUploader = Annotated[User, Depends(needs("contributor", "scans"))]
+    Reviewer = Annotated[User, Depends(needs("reviewer", "review"))]
 
     def wants_html(request: Request) -> bool:
         return not request.url.path.startswith("/api/")
@@ -306,6 +307,61 @@ def create_app(db_url: str | None = None):
         from failwell.report import render
 
         return HTMLResponse(render(kb.scan(scan_id), "html", title=f"scan {scan_id}"))
+
+    # -- projects and gates ----------------------------------------------------------------
+
+    @app.get("/projects", response_class=HTMLResponse, include_in_schema=False)
+    def project_list(request: Request, user: Viewer):
+        return page(request, "projects.html", user, projects=governance.projects())
+
+    @app.get("/projects/{slug}", response_class=HTMLResponse, include_in_schema=False)
+    def project_page(request: Request, slug: str, user: Viewer):
+        project, _ = governance.project(slug)
+        return page(request, "project.html", user, project=project,
+                    status=governance.status(slug).to_dict())
+
+    @app.post("/projects/{slug}/review", include_in_schema=False)
+    def review_form(request: Request, slug: str, user: Reviewer,
+                    gate: Annotated[str, Form()], decision: Annotated[str, Form()],
+                    rationale: Annotated[str, Form()] = "",
+                    reviewers: Annotated[str, Form()] = "",
+                    conditions: Annotated[str, Form()] = "",
+                    override_reason: Annotated[str, Form()] = ""):
+        try:
+            _review(slug, gate, decision, rationale, reviewers, conditions, override_reason,
+                    user)
+        except NotFoundError:
+            raise
+        except FailwellError as exc:
+            project, _ = governance.project(slug)
+            return page(request, "project.html", user, project=project,
+                        status=governance.status(slug).to_dict(), error=str(exc),
+                        status_code=400)
+        return RedirectResponse(f"/projects/{slug}", status_code=303)
+
+    @app.get("/api/projects/{slug}")
+    def api_project(slug: str, user: Viewer):
+        """The project's current gate: questions, evidence met or missing, open
+        conditions, decision history and related lessons."""
+        return governance.status(slug).to_dict()
+
+    @app.post("/api/projects/{slug}/reviews", status_code=201)
+    def api_review(slug: str, body: dict[str, Any], user: Reviewer):
+        """Record a gate decision: ``{"gate", "decision", "rationale", "reviewers": [...],
+        "conditions": [...], "override_reason"}``."""
+        status = _review(slug, str(body.get("gate", "")), str(body.get("decision", "")),
+                         str(body.get("rationale", "")), body.get("reviewers") or [],
+                         body.get("conditions") or [], body.get("override_reason"), user)
+        return status.to_dict()
+
+    def _review(slug, gate, decision, rationale, reviewers, conditions, override, user):
+        def lines(value) -> list[str]:
+            items = value.splitlines() if isinstance(value, str) else list(value)
+            return [str(v).strip() for v in items if str(v).strip()]
+
+        return governance.review(slug, gate, decision, rationale, reviewers=lines(reviewers),
+                                 conditions_=lines(conditions),
+                                 override_reason=override or None, by=user.username)
 
     @app.post("/api/lint")
     def api_lint(body: dict[str, Any], user: Viewer):
