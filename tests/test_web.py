@@ -178,6 +178,7 @@ REQUIRED = {
     ("POST", "/projects/{slug}/review"): "reviewer", ("GET", "/api/projects/{slug}"): "viewer",
     ("POST", "/api/projects/{slug}/reviews"): "reviewer",
     ("GET", "/api/incidents/{slug}"): "viewer", ("POST", "/api/incidents"): "contributor",
+    ("PUT", "/api/incidents/{slug}"): "contributor",
     ("POST", "/api/lint"): "viewer",
 }
 PUBLIC = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
@@ -203,6 +204,7 @@ def test_every_route_as_each_role(tmp_path):
     forms = {"/incidents/new": {"markdown": "x"}, "/incidents/{slug}/edit": {"markdown": "x"},
              "/projects/{slug}/review": {"gate": "nope", "decision": "no-go"}}
     bodies["/api/projects/{slug}/reviews"] = {"gate": "nope"}
+    bodies["/api/incidents/{slug}"] = {"markdown": "x"}
     for role in (None, *ROLES):
         with TestClient(app, follow_redirects=False) as client:
             csrf = {}

@@ -363,6 +363,21 @@ def create_app(db_url: str | None = None):
                                  conditions_=lines(conditions),
                                  override_reason=override or None, by=user.username)
 
+    @app.put("/api/incidents/{slug}")
+    def api_update_incident(slug: str, body: dict[str, Any], user: Contributor):
+        """Replace a postmortem with a new version of itself (same id)."""
+        from failwell.kb.postmortem import from_markdown
+
+        markdown = body.get("markdown")
+        if not isinstance(markdown, str) or not markdown.strip():
+            raise FailwellError('send {"markdown": "<the postmortem>"}.')
+        pm = from_markdown(markdown, source="upload")
+        if pm.id != slug:
+            raise FailwellError(f"the id is {pm.id!r}; an edit keeps the id {slug!r}.")
+        kb.update(pm, markdown=markdown)
+        governance.record(user.username, "incident.edit", {"id": slug})
+        return {"id": slug, "updated_by": user.username}
+
     @app.post("/api/lint")
     def api_lint(body: dict[str, Any], user: Viewer):
         """Blame-framing flags for a draft, for the live check while typing."""

@@ -1,0 +1,105 @@
+"""A bounded load test on loopback: 20 clients create and edit incidents at once for a few
+seconds, and the server is restarted half-way. No write that was acknowledged may be lost,
+and nothing may answer 5xx."""
+
+import socket
+import threading
+import time
+
+import pytest
+
+httpx = pytest.importorskip("httpx")
+uvicorn = pytest.importorskip("uvicorn")
+
+from failwell.kb.store import KnowledgeBase  # noqa: E402
+from failwell.web.app import create_app  # noqa: E402
+
+CLIENTS, SECONDS = 20, 8
+DOC = """---
+id: {id}
+title: "{title}"
+severity: low
+status: draft
+project: load
+---
+
+## Summary
+
+Written by client {client}.
+"""
+
+
+class Server:
+    def __init__(self, url: str, port: int):
+        self.app = create_app(url)
+        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=port,
+                                                    log_level="error"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        while not self.server.started:
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(20)
+        self.app.state.kb.close()
+
+
+def test_concurrent_writers_and_a_restart_lose_nothing(kb_url):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = Server(kb_url, port)
+    server.app.state.accounts.add_user("load", "correct horse battery", "contributor")
+    token = server.app.state.accounts.issue_token("load", "load", ["read", "write"])
+    base = f"http://127.0.0.1:{port}"
+    acknowledged: dict[str, str] = {}  # id -> title the server confirmed last
+    statuses: list[int] = []
+    lock = threading.Lock()
+    stop_at = time.monotonic() + SECONDS
+
+    def client(k: int) -> None:
+        with httpx.Client(base_url=base, timeout=30,
+                          headers={"Authorization": f"Bearer {token}"}) as http:
+            n = 0
+            while time.monotonic() < stop_at:
+                slug = f"load-{k}-{n}"
+                try:
+                    made = http.post("/api/incidents", json={"markdown": DOC.format(
+                        id=slug, title=f"first {slug}", client=k)})
+                    with lock:
+                        statuses.append(made.status_code)
+                        if made.status_code == 201:
+                            acknowledged[slug] = f"first {slug}"
+                    if made.status_code == 201:
+                        edited = http.put(f"/api/incidents/{slug}", json={
+                            "markdown": DOC.format(id=slug, title=f"second {slug}",
+                                                   client=k)})
+                        with lock:
+                            statuses.append(edited.status_code)
+                            if edited.status_code == 200:
+                                acknowledged[slug] = f"second {slug}"
+                except httpx.TransportError:
+                    time.sleep(0.05)  # the server is restarting; try the next one
+                n += 1
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    time.sleep(SECONDS / 2)
+    server.stop()  # a restart mid-load
+    server = Server(kb_url, port)
+    for t in threads:
+        t.join()
+    server.stop()
+
+    assert statuses and not [s for s in statuses if s >= 500]
+    assert set(statuses) <= {200, 201}, sorted(set(statuses))
+    kb = KnowledgeBase.open(kb_url)
+    stored = {s.id: s.title for s in kb.list(limit=None) if s.id.startswith("load-")}
+    kb.close()
+    missing = [slug for slug in acknowledged if slug not in stored]
+    assert not missing, missing[:5]
+    stale = [slug for slug, title in acknowledged.items() if stored[slug] != title]
+    assert not stale, stale[:5]
+    assert len(acknowledged) >= 2 * CLIENTS  # the load was real
