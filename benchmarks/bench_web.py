@@ -1,0 +1,118 @@
+"""Web pages under load at 100,000 incidents: dashboard and search p95 on PostgreSQL.
+
+    FAILWELL_TEST_PG=$(bash scripts/test-postgres.sh) python benchmarks/bench_web.py
+
+The knowledge base is the genai-incidents corpus plus synthetic incidents, built as in
+bench_kb.py (and cached there). `failwell serve` runs in its own process on loopback; a
+load generator (httpx, async) keeps CONCURRENCY requests in flight for SECONDS per page and
+reports p50/p95 of the full HTTP round trip. Target: p95 under 150 ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+from sqlalchemy import create_engine, text
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_kb import QUERIES, TARGET_ROWS, corpus_db, grow_to
+
+from failwell.kb.store import KnowledgeBase
+from failwell.web.accounts import Accounts
+
+CONCURRENCY, SECONDS, PASSWORD = 4, 20, "benchmark-password"
+
+
+def database() -> str:
+    admin = os.environ.get("FAILWELL_TEST_PG")
+    if not admin:
+        sys.exit("set FAILWELL_TEST_PG (bash scripts/test-postgres.sh prints it)")
+    url = admin.rsplit("/", 1)[0] + "/fw_web_bench"
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = "
+                                   "'fw_web_bench'")).first()
+        if not exists:
+            conn.execute(text("CREATE DATABASE fw_web_bench"))
+    engine.dispose()
+    kb = KnowledgeBase.open(url)
+    if kb.count() < TARGET_ROWS:
+        grow_to(kb, KnowledgeBase.open(corpus_db()), TARGET_ROWS)
+        with kb.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("SELECT setval('incidents_id_seq', "
+                              "(SELECT max(id) FROM incidents))"))
+            conn.execute(text("VACUUM ANALYZE"))
+    accounts = Accounts(kb)
+    if not any(u.username == "bench" for u in accounts.users()):
+        accounts.add_user("bench", PASSWORD, "viewer")
+    print(f"{kb.count()} incidents in {url.rsplit('@', 1)[-1]}")
+    kb.close()
+    return url
+
+
+async def load(base: str, cookie: str, paths: list[str]) -> list[float]:
+    times: list[float] = []
+    stop = time.monotonic() + SECONDS
+    async with httpx.AsyncClient(base_url=base, cookies={"fw_session": cookie},
+                                 timeout=60) as http:
+        async def worker(k: int) -> None:
+            i = k
+            while time.monotonic() < stop:
+                t0 = time.perf_counter()
+                response = await http.get(paths[i % len(paths)])
+                times.append(1000 * (time.perf_counter() - t0))
+                assert response.status_code == 200, response.status_code
+                i += CONCURRENCY
+
+        await asyncio.gather(*(worker(k) for k in range(CONCURRENCY)))
+    return times
+
+
+def main() -> None:
+    url = database()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    failwell = str(Path(sys.executable).parent / "failwell")
+    server = subprocess.Popen([failwell, "serve", "--db", url, "--port", str(port)],
+                              stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                httpx.get(f"{base}/login", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        login = httpx.post(f"{base}/login", data={"username": "bench", "password": PASSWORD})
+        cookie = login.cookies["fw_session"]
+        queries = [q for q, _, _ in QUERIES]
+        httpx.get(f"{base}/incidents", params={"q": queries[0]}, cookies=login.cookies,
+                  timeout=120)  # the first search loads the model and the vectors
+        pages = {"dashboard": ["/dashboard"],
+                 "search": [f"/incidents?q={q}" for q in queries],
+                 "incident list": ["/incidents"]}
+        worst = 0.0
+        for name, paths in pages.items():
+            times = asyncio.run(load(base, cookie, paths))
+            p95 = float(np.percentile(times, 95))
+            worst = max(worst, p95) if name != "incident list" else worst
+            print(f"{name:14s} {len(times):5d} requests, {CONCURRENCY} in flight: "
+                  f"p50 {statistics.median(times):6.1f} ms  p95 {p95:6.1f} ms")
+    finally:
+        server.terminate()
+        server.wait(10)
+    print(f"target: dashboard and search p95 < 150 ms -> {'met' if worst < 150 else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
