@@ -29,7 +29,8 @@ from bench_kb import QUERIES, TARGET_ROWS, corpus_db, grow_to
 from failwell.kb.store import KnowledgeBase
 from failwell.web.accounts import Accounts
 
-CONCURRENCY, SECONDS, PASSWORD = 4, 20, "benchmark-password"
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "4"))
+SECONDS, PASSWORD = 20, "benchmark-password"
 
 
 def database() -> str:
