@@ -339,3 +339,12 @@ def test_only_reviewers_record_gate_decisions(site):
     entry = Governance(kb).audit("loan-approvals")[-1]
     kb.close()
     assert (entry["actor"], entry["action"]) == ("reviewer", "gate.review")
+
+
+def test_login_never_redirects_off_site(site):
+    base, *_ = site
+    client = client_for(base, follow_redirects=False)
+    for target in ("//evil.example", "https://evil.example", "javascript:alert(1)"):
+        response = client.post("/login", data={"username": "viewer", "password": PASSWORD,
+                                               "next": target})
+        assert response.status_code == 303 and response.headers["location"] == "/"

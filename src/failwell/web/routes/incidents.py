@@ -1,0 +1,145 @@
+"""Incidents: list and search, pages, writing, editing and publishing postmortems, the
+JSON API and the live blameless-language check."""
+
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from failwell.errors import FailwellError, PublishBlockedError
+from failwell.kb.blameless import lint
+from failwell.kb.postmortem import TEMPLATE, Postmortem, from_markdown
+from failwell.kb.store import Filters, KnowledgeBase
+from failwell.web.site import Site
+
+Many = Annotated[list[str], Query()]
+
+
+def add_routes(r: FastAPI, site: Site) -> None:
+    """Register this area's routes on the app."""
+    kb, Viewer, Contributor = site.kb, site.Viewer, site.Contributor
+
+    def parse(markdown: str, *, source: str = "form", keep_id: str | None = None
+              ) -> Postmortem:
+        pm = from_markdown(markdown, source=source)
+        if keep_id is not None and pm.id != keep_id:
+            raise FailwellError(f"the id is {pm.id!r}; an edit keeps the id {keep_id!r}.")
+        return pm
+
+    # -- pages -----------------------------------------------------------------------------
+
+    @r.get("/incidents", response_class=HTMLResponse, include_in_schema=False)
+    def incident_list(request: Request, user: Viewer, q: str = "", severity: Many = [],  # noqa: B006
+                      pattern: Many = [], failure_mode: Many = []):  # noqa: B006
+        filters = Filters(severities=severity, patterns=pattern, failure_modes=failure_mode)
+        return site.page(request, "incidents.html", user, rows=find(kb, q, filters), q=q,
+                         total=kb.count(), narrowed=", ".join(pattern + failure_mode + severity))
+
+    @r.get("/incidents/new", response_class=HTMLResponse, include_in_schema=False)
+    def new_form(request: Request, user: Contributor):
+        return site.page(request, "edit.html", user, action="/incidents/new",
+                         markdown=TEMPLATE.format(id="new-incident",
+                                                  title="One line saying what failed"))
+
+    @r.post("/incidents/new", include_in_schema=False)
+    def new_incident(request: Request, user: Contributor, markdown: Annotated[str, Form()]):
+        markdown = markdown.replace("\r\n", "\n")  # forms send CRLF; files here use LF
+        try:
+            pm = parse(markdown)
+            kb.add(pm, markdown=markdown, source="web")
+        except FailwellError as exc:  # show the form again, with the text kept
+            return site.page(request, "edit.html", user, markdown=markdown, error=str(exc),
+                             action="/incidents/new", status_code=400)
+        site.governance.record(user.username, "incident.add", {"id": pm.id, "title": pm.title})
+        return RedirectResponse(f"/incidents/{pm.id}", status_code=303)
+
+    @r.get("/incidents/{slug}/edit", response_class=HTMLResponse, include_in_schema=False)
+    def edit_form(request: Request, slug: str, user: Contributor):
+        return site.page(request, "edit.html", user, markdown=kb.get(slug).markdown,
+                         action=f"/incidents/{slug}/edit")
+
+    @r.post("/incidents/{slug}/edit", include_in_schema=False)
+    def edit_incident(request: Request, slug: str, user: Contributor,
+                      markdown: Annotated[str, Form()]):
+        markdown = markdown.replace("\r\n", "\n")
+        kb.get(slug)  # 404 before anything else
+        try:
+            kb.update(parse(markdown, keep_id=slug), markdown=markdown)
+        except FailwellError as exc:
+            return site.page(request, "edit.html", user, markdown=markdown, error=str(exc),
+                             action=f"/incidents/{slug}/edit", status_code=400)
+        site.governance.record(user.username, "incident.edit", {"id": slug})
+        return RedirectResponse(f"/incidents/{slug}", status_code=303)
+
+    @r.post("/incidents/{slug}/publish", include_in_schema=False)
+    def publish_incident(request: Request, slug: str, user: Contributor):
+        try:
+            kb.publish(slug)
+        except PublishBlockedError as exc:
+            stored = kb.get(slug)
+            return site.page(request, "incident.html", user, incident=stored.to_dict(),
+                             error=str(exc), flags=lint(stored.postmortem.text()),
+                             status_code=409)
+        site.governance.record(user.username, "incident.publish", {"id": slug})
+        return RedirectResponse(f"/incidents/{slug}", status_code=303)
+
+    @r.get("/incidents/{slug}", response_class=HTMLResponse, include_in_schema=False)
+    def incident_page(request: Request, slug: str, user: Viewer):
+        return site.page(request, "incident.html", user, incident=kb.get(slug).to_dict())
+
+    # -- JSON API --------------------------------------------------------------------------
+
+    def markdown_of(body: dict[str, Any]) -> str:
+        markdown = body.get("markdown")
+        if not isinstance(markdown, str) or not markdown.strip():
+            raise FailwellError('send {"markdown": "<the postmortem>"}.')
+        return markdown
+
+    @r.get("/api/incidents")
+    def api_incidents(user: Viewer, q: str = "", limit: Annotated[int, Query(ge=1, le=200)] = 20,
+                      severity: Many = [], pattern: Many = [],  # noqa: B006
+                      failure_mode: Many = []):  # noqa: B006
+        """Incidents, newest first, or the best matches for ``q``; filters by severity,
+        systemic pattern and failure mode."""
+        filters = Filters(severities=severity, patterns=pattern, failure_modes=failure_mode)
+        return {"incidents": find(kb, q, filters, limit=limit)}
+
+    @r.get("/api/incidents/{slug}")
+    def api_incident(slug: str, user: Viewer):
+        return kb.get(slug).to_dict()
+
+    @r.post("/api/incidents", status_code=201)
+    def api_add_incident(body: dict[str, Any], user: Contributor):
+        """Store a postmortem given as ``{"markdown": ...}`` (the file format of
+        ``failwell incident template``)."""
+        markdown = markdown_of(body)
+        pm = parse(markdown, source="upload")
+        kb.add(pm, markdown=markdown, source="web")
+        site.governance.record(user.username, "incident.add", {"id": pm.id, "title": pm.title})
+        return {"id": pm.id, "created_by": user.username}
+
+    @r.put("/api/incidents/{slug}")
+    def api_update_incident(slug: str, body: dict[str, Any], user: Contributor):
+        """Replace a postmortem with a new version of itself (same id)."""
+        markdown = markdown_of(body)
+        kb.update(parse(markdown, source="upload", keep_id=slug), markdown=markdown)
+        site.governance.record(user.username, "incident.edit", {"id": slug})
+        return {"id": slug, "updated_by": user.username}
+
+    @r.post("/api/lint")
+    def api_lint(body: dict[str, Any], user: Viewer):
+        """Blame-framing flags for a draft, for the live check while typing."""
+        text = body.get("text")
+        if not isinstance(text, str):
+            raise FailwellError('send {"text": "<the draft>"}.')
+        return {"flags": [f.to_dict() for f in lint(text)]}
+
+
+
+def find(kb: KnowledgeBase, q: str, filters: Filters, limit: int = 50) -> list[dict]:
+    """The best matches for ``q``, or the newest incidents when there is no query."""
+    if q.strip():
+        from failwell.kb.search import search
+
+        return [h.to_dict() for h in search(kb, q, filters, limit=limit)]
+    return [s.to_dict() for s in kb.list(filters, limit=limit)]

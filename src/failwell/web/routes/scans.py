@@ -1,0 +1,54 @@
+"""Scan reports: uploads from CI, the list, each scan with related lessons, the report."""
+
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import HTMLResponse
+
+from failwell.errors import FailwellError
+from failwell.findings import ScanResult
+from failwell.kb.lessons import lessons_for_scan
+from failwell.web.site import Site
+
+
+def add_routes(r: FastAPI, site: Site) -> None:
+    """Register this area's routes on the app."""
+    kb, Viewer = site.kb, site.Viewer
+
+    @r.post("/api/scans", status_code=201)
+    def api_upload_scan(body: dict[str, Any], user: site.ScanUploader,
+                        project: str | None = None):
+        """Store a scan result (the JSON of ``failwell scan --format json``), as CI does
+        with ``failwell scan --upload URL``; returns its id and page."""
+        try:
+            result = ScanResult.from_dict(body)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FailwellError(f"not a failwell scan result: {exc}") from None
+        if project:
+            site.governance.project(project)  # 404 for an unknown project
+        scan_id = kb.record_scan(result, project=project)
+        site.governance.record(user.username, "scan.upload", {"scan": scan_id},
+                               project=project)
+        return {"id": scan_id, "url": f"/scans/{scan_id}", "findings": len(result.findings)}
+
+    @r.get("/api/scans")
+    def api_scans(user: Viewer, limit: Annotated[int, Query(ge=1, le=500)] = 50):
+        return {"scans": [row | {"created_at": row["created_at"].isoformat(timespec="seconds")}
+                          for row in kb.scan_list(limit=limit)]}
+
+    @r.get("/scans", response_class=HTMLResponse, include_in_schema=False)
+    def scan_list(request: Request, user: Viewer):
+        return site.page(request, "scans.html", user, scans=kb.scan_list())
+
+    @r.get("/scans/{scan_id}", response_class=HTMLResponse, include_in_schema=False)
+    def scan_page(request: Request, scan_id: int, user: Viewer):
+        result = kb.scan(scan_id)
+        return site.page(request, "scan.html", user, scan_id=scan_id, result=result,
+                         related=lessons_for_scan(kb, result))
+
+    @r.get("/scans/{scan_id}/report", response_class=HTMLResponse, include_in_schema=False)
+    def scan_report(scan_id: int, user: Viewer):
+        from failwell.report import render
+
+        return HTMLResponse(render(kb.scan(scan_id), "html", title=f"scan {scan_id}"))
+
