@@ -477,8 +477,7 @@ class KnowledgeBase:
 
     def set_meta(self, key: str, value: str) -> None:
         with db.write_transaction(self.engine) as conn:
-            conn.execute(delete(kb_meta).where(kb_meta.c.key == key))
-            conn.execute(insert(kb_meta).values(key=key, value=value))
+            conn.execute(_upsert_meta(conn, key, value, value))
 
 
 VECTORS_GENERATION = "vectors_generation"
@@ -487,7 +486,17 @@ VECTORS_GENERATION = "vectors_generation"
 def bump_vectors_generation(conn) -> None:
     """Count every change to the stored vectors, so each process's in-memory copy (see
     :mod:`failwell.kb.search`) knows when to reload with one primary-key read."""
-    bumped = conn.execute(update(kb_meta).where(kb_meta.c.key == VECTORS_GENERATION).values(
-        value=cast(cast(kb_meta.c.value, Integer) + 1, String))).rowcount
-    if not bumped:
-        conn.execute(insert(kb_meta).values(key=VECTORS_GENERATION, value="1"))
+    conn.execute(_upsert_meta(conn, VECTORS_GENERATION, "1",
+                              cast(cast(kb_meta.c.value, Integer) + 1, String)))
+
+
+def _upsert_meta(conn, key: str, value: str, on_conflict):
+    """INSERT ... ON CONFLICT (key) DO UPDATE: one statement, so two writers adding the
+    first row at once cannot collide (an UPDATE-then-INSERT did, on PostgreSQL, under the
+    web app's load test)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(kb_meta).values(key=key, value=value).on_conflict_do_update(
+        index_elements=[kb_meta.c.key], set_={"value": on_conflict})
