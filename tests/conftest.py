@@ -131,3 +131,37 @@ def postmortem_text(id: str, *, title: str, summary: str, project: str = "",
         lessons=[Lesson(t) for t in lessons],
         action_items=[ActionItem(d, "ml-platform team", status=s) for d, s in actions])
     return to_markdown(pm)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LoopbackServer:
+    """An ASGI app served by uvicorn on loopback in a thread: real HTTP for the tests."""
+
+    def __init__(self, app, port: int | None = None):
+        import threading
+        import time
+
+        import uvicorn
+
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
+                                                    log_level="error"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError(f"uvicorn did not start on port {self.port}")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(20)

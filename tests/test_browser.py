@@ -8,16 +8,14 @@ pictures.
 """
 
 import os
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
 playwright = pytest.importorskip("playwright.sync_api")
-uvicorn = pytest.importorskip("uvicorn")
+pytest.importorskip("uvicorn")
 
+from conftest import LoopbackServer  # noqa: E402
 from failwell.web.app import create_app  # noqa: E402
 
 CHROMIUM = os.environ.get("FAILWELL_CHROMIUM", "")
@@ -60,18 +58,9 @@ def base(tmp_path):
 
     loan = Path(__file__).resolve().parents[1] / "examples/governance/loan-approvals.yaml"
     Governance(app.state.kb).add_project(loan.read_text())
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    server = LoopbackServer(app)
+    yield server.url
+    server.stop()
     app.state.kb.close()
 
 

@@ -2,9 +2,6 @@
 asked directly and through the OpenAI-compatible server on loopback."""
 
 import json
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -13,20 +10,21 @@ from typer.testing import CliRunner
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("httpx")
-uvicorn = pytest.importorskip("uvicorn")
+pytest.importorskip("uvicorn")
 
-from failwell.cli import app  # noqa: E402
-from failwell.errors import InputError  # noqa: E402
-from failwell.llm.clients import (  # noqa: E402
+from conftest import LoopbackServer
+from failwell.cli import app
+from failwell.errors import InputError
+from failwell.llm.clients import (
     Cache,
     CallableClient,
     EndpointError,
     HFClient,
     OpenAIClient,
 )
-from failwell.llm.reversal import Question, load_pairs, reversal_probe  # noqa: E402
-from failwell.llm.server import make_app  # noqa: E402
-from failwell.llm.tinylm import find_experiment, train_reversal_model  # noqa: E402
+from failwell.llm.reversal import Question, load_pairs, reversal_probe
+from failwell.llm.server import make_app
+from failwell.llm.tinylm import find_experiment, train_reversal_model
 
 runner = CliRunner()
 
@@ -79,20 +77,9 @@ def test_a_model_that_knows_both_directions_is_not_flagged():
 
 @pytest.fixture(scope="module")
 def server(model_dir):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    config = uvicorn.Config(make_app(HFClient(model_dir)), host="127.0.0.1", port=port,
-                            log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/v1", srv
-    srv.should_exit = True
-    thread.join(10)
+    running = LoopbackServer(make_app(HFClient(model_dir)))
+    yield f"{running.url}/v1", running
+    running.stop()
 
 
 def test_openai_client_over_loopback_matches_the_local_model(model_dir, server, questions,
@@ -122,22 +109,13 @@ def test_cli_reversal_through_the_server(server, tmp_path):
 
 
 def test_an_unreachable_endpoint_keeps_what_was_answered(model_dir, tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(make_app(HFClient(model_dir)), host="127.0.0.1",
-                                        port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    while not srv.started:
-        time.sleep(0.05)
+    running = LoopbackServer(make_app(HFClient(model_dir)))
     cache = Cache(tmp_path / "c.sqlite")
-    client = OpenAIClient(f"http://127.0.0.1:{port}/v1", mode="completions", retries=2,
+    client = OpenAIClient(f"{running.url}/v1", mode="completions", retries=2,
                           backoff=0.05, cache=cache)
     prompts = [f"The trailblazer known as person {i} was once" for i in range(12)]
     client.complete(prompts[:6], max_tokens=4)
-    srv.should_exit = True
-    thread.join(10)
+    running.stop()
     with pytest.raises(EndpointError, match="did not answer after 3 attempt"):
         client.complete(prompts, max_tokens=4)
     answered = client.complete(prompts[:6], max_tokens=4)  # still there, no server needed

@@ -1,17 +1,15 @@
 """The web app over real HTTP on loopback (uvicorn in a thread, httpx as the client), on
 SQLite and PostgreSQL: logins, roles, CSRF, API tokens, escaping."""
 
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
 httpx = pytest.importorskip("httpx")
-uvicorn = pytest.importorskip("uvicorn")
+pytest.importorskip("uvicorn")
 pytest.importorskip("multipart")
 
+from conftest import LoopbackServer  # noqa: E402
 from failwell.web.accounts import Accounts  # noqa: E402
 from failwell.web.app import create_app  # noqa: E402
 
@@ -26,18 +24,9 @@ def site(kb_url):
     accounts: Accounts = app.state.accounts
     for role in ("viewer", "contributor", "reviewer", "admin"):
         accounts.add_user(role, PASSWORD, role)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}", accounts, kb_url
-    server.should_exit = True
-    thread.join(10)
+    server = LoopbackServer(app)
+    yield server.url, accounts, kb_url
+    server.stop()
     app.state.kb.close()
 
 

@@ -2,15 +2,15 @@
 seconds, and the server is restarted half-way. No write that was acknowledged may be lost,
 and nothing may answer 5xx."""
 
-import socket
 import threading
 import time
 
 import pytest
 
 httpx = pytest.importorskip("httpx")
-uvicorn = pytest.importorskip("uvicorn")
+pytest.importorskip("uvicorn")
 
+from conftest import LoopbackServer  # noqa: E402
 from failwell.kb.store import KnowledgeBase  # noqa: E402
 from failwell.web.app import create_app  # noqa: E402
 
@@ -29,30 +29,24 @@ Written by client {client}.
 """
 
 
-class Server:
-    def __init__(self, url: str, port: int):
+class Server(LoopbackServer):
+    """The app and its server together, so a restart can close the old knowledge base."""
+
+    def __init__(self, url: str, port: int | None = None):
         self.app = create_app(url)
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=port,
-                                                    log_level="error"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.02)
+        super().__init__(self.app, port)
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(20)
+        super().stop()
         self.app.state.kb.close()
 
 
 def test_concurrent_writers_and_a_restart_lose_nothing(kb_url):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = Server(kb_url, port)
+    server = Server(kb_url)
+    port = server.port
     server.app.state.accounts.add_user("load", "correct horse battery", "contributor")
     token = server.app.state.accounts.issue_token("load", "load", ["read", "write"])
-    base = f"http://127.0.0.1:{port}"
+    base = server.url
     acknowledged: dict[str, str] = {}  # id -> title the server confirmed last
     statuses: list[int] = []
     lock = threading.Lock()
