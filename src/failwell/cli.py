@@ -93,6 +93,20 @@ def _check_format(value: str) -> str:
     return value
 
 
+# Report and knowledge-base options shared by every command that scans or probes.
+ReportFmt = Annotated[str, typer.Option("--format", callback=_check_format,
+                                        help="terminal, json, html or md.")]
+ReportOutput = Annotated[Path | None, typer.Option(help="Write the report here.")]
+FailOn = Annotated[str, typer.Option(callback=_check_severity,
+                                     help="Exit 1 at this severity or above.")]
+RecordInKb = Annotated[bool, typer.Option(
+    "--kb", help="Record the findings in the knowledge base and show related lessons.")]
+KbDb = Annotated[str | None, typer.Option(
+    "--db", envvar="FAILWELL_DB", help="Knowledge base for --kb.")]
+KbProject = Annotated[str | None, typer.Option(
+    help="With --kb: record the scan as evidence for this governance project.")]
+
+
 @app.command(help=SCAN_HELP)
 @boundary
 def scan(
@@ -124,21 +138,15 @@ def scan(
         help="Run only these detectors (see 'failwell detectors').")] = [],  # noqa: B006
     param: Annotated[list[str], typer.Option(
         help="Detector parameter DETECTOR.PARAM=VALUE.")] = [],  # noqa: B006
-    fmt: Annotated[str, typer.Option("--format", callback=_check_format,
-                                     help="terminal, json, html or md.")] = "terminal",
-    output: Annotated[Path | None, typer.Option(help="Write the report here.")] = None,
-    fail_on: Annotated[str, typer.Option(callback=_check_severity,
-                                         help="Exit 1 at this severity or above.")] = "high",
+    fmt: ReportFmt = "terminal",
+    output: ReportOutput = None,
+    fail_on: FailOn = "high",
     seed: Annotated[int, typer.Option(help="Random seed for sampling and noise.")] = 0,
     max_model_rows: Annotated[int, typer.Option(
         help="Rows re-predicted for counterfactuals and perturbations.")] = 50_000,
-    kb: Annotated[bool, typer.Option(
-        "--kb", help="Record the findings in the knowledge base and show related lessons.")
-    ] = False,
-    db: Annotated[str | None, typer.Option(
-        "--db", envvar="FAILWELL_DB", help="Knowledge base for --kb.")] = None,
-    project: Annotated[str | None, typer.Option(
-        help="With --kb: record the scan as evidence for this governance project.")] = None,
+    kb: RecordInKb = False,
+    db: KbDb = None,
+    project: KbProject = None,
     upload: Annotated[str | None, typer.Option(
         help="Send the result to a failwell web app, e.g. https://failwell.example.org "
              "(token in FAILWELL_TOKEN, with the 'scans' scope).")] = None,
@@ -303,9 +311,9 @@ def compare(
     guardrail: Annotated[list[str], typer.Option(
         help="Metric that must not degrade, NAME[:up|down] (repeatable).")] = [],  # noqa: B006
     tolerance: Annotated[float, typer.Option(help="Change that counts as real.")] = 0.01,
-    fmt: Annotated[str, typer.Option("--format", callback=_check_format)] = "terminal",
-    output: Annotated[Path | None, typer.Option()] = None,
-    fail_on: Annotated[str, typer.Option(callback=_check_severity)] = "medium",
+    fmt: ReportFmt = "terminal",
+    output: ReportOutput = None,
+    fail_on: FailOn = "medium",
     project: Annotated[str | None, typer.Option(
         help="Use this project's declared proxy and guardrails; record the result as its "
              "proxy-guard gate evidence.")] = None,

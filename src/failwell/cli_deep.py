@@ -9,9 +9,13 @@ from typing import Annotated
 import typer
 
 from failwell.cli import (
-    _check_format,
+    FailOn,
+    KbDb,
+    KbProject,
+    RecordInKb,
+    ReportFmt,
+    ReportOutput,
     _check_project,
-    _check_severity,
     _emit,
     _exit_for,
     _record_in_kb,
@@ -73,18 +77,13 @@ def deep_scan_command(
         help="cpu or cuda (default: cuda when present).")] = None,
     trust_model: Annotated[bool, typer.Option(
         help="Allow loading a pickled .pt module (runs code in the file).")] = False,
-    fmt: Annotated[str, typer.Option("--format", callback=_check_format,
-                                     help="terminal, json, html or md.")] = "terminal",
-    output: Annotated[Path | None, typer.Option(help="Write the report here.")] = None,
-    fail_on: Annotated[str, typer.Option(callback=_check_severity,
-                                         help="Exit 1 at this severity or above.")] = "high",
+    fmt: ReportFmt = "terminal",
+    output: ReportOutput = None,
+    fail_on: FailOn = "high",
     seed: Annotated[int, typer.Option(help="Random seed for sampling.")] = 0,
-    kb: Annotated[bool, typer.Option(
-        "--kb", help="Record the findings in the knowledge base and show related lessons.")
-    ] = False,
-    db: Annotated[str | None, typer.Option("--db", envvar="FAILWELL_DB")] = None,
-    project: Annotated[str | None, typer.Option(
-        help="With --kb: record the scan as evidence for this governance project.")] = None,
+    kb: RecordInKb = False,
+    db: KbDb = None,
+    project: KbProject = None,
 ) -> None:
     from failwell.vision.deepscan import DeepScanConfig, deep_scan
     from failwell.vision.loading import load_arrays, load_mask, load_network

@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 
 from failwell.cli import (
-    _check_format,
-    _check_severity,
+    FailOn,
+    ReportFmt,
+    ReportOutput,
     _emit,
     _exit_for,
     boundary,
@@ -35,11 +36,6 @@ Concurrency = Annotated[int, typer.Option(help="Requests in flight at once.")]
 CacheFile = Annotated[Path | None, typer.Option(
     "--cache", help="Answer cache (default ~/.cache/failwell/llm-cache.sqlite).")]
 NoCache = Annotated[bool, typer.Option("--no-cache", help="Ask again, even if cached.")]
-Fmt = Annotated[str, typer.Option("--format", callback=_check_format,
-                                  help="terminal, json, html or md.")]
-Output = Annotated[Path | None, typer.Option(help="Write the report here.")]
-FailOn = Annotated[str, typer.Option(callback=_check_severity,
-                                     help="Exit 1 at this severity or above.")]
 
 
 def _client(openai_base_url, model, mode, hf_model, callable_spec, concurrency, cache,
@@ -67,7 +63,7 @@ def reversal(
     openai_base_url: OpenAIUrl = None, model: Model = None, mode: Mode = "chat",
     hf_model: HFModel = None, callable_spec: CallableSpec = None, concurrency: Concurrency = 8,
     cache: CacheFile = None, no_cache: NoCache = False,
-    fmt: Fmt = "terminal", output: Output = None, fail_on: FailOn = "high",
+    fmt: ReportFmt = "terminal", output: ReportOutput = None, fail_on: FailOn = "high",
 ) -> None:
     """Ask facts in the direction they were stated and in reverse (the reversal curse)."""
     from failwell.llm.reversal import load_facts, load_pairs, reversal_probe
@@ -99,7 +95,7 @@ def sycophancy(
     openai_base_url: OpenAIUrl = None, model: Model = None, mode: Mode = "chat",
     hf_model: HFModel = None, callable_spec: CallableSpec = None, concurrency: Concurrency = 8,
     cache: CacheFile = None, no_cache: NoCache = False,
-    fmt: Fmt = "terminal", output: Output = None, fail_on: FailOn = "high",
+    fmt: ReportFmt = "terminal", output: ReportOutput = None, fail_on: FailOn = "high",
 ) -> None:
     """Ask neutrally, with the user suggesting a wrong answer, and with "Are you sure?"."""
     from failwell.llm.sycophancy import load_items, sycophancy_probe
@@ -126,7 +122,7 @@ def grounding(
     nli_model: Annotated[Path | None, typer.Option(
         help="A local Hugging Face NLI model folder (entailment/neutral/contradiction).")
     ] = None,
-    fmt: Fmt = "terminal", output: Output = None, fail_on: FailOn = "high",
+    fmt: ReportFmt = "terminal", output: ReportOutput = None, fail_on: FailOn = "high",
 ) -> None:
     """Judge each claim of each answer against its retrieved contexts (needs
     failwell[embeddings])."""
