@@ -7,16 +7,8 @@ PORT=${FAILWELL_PG_PORT:-55432}
 DATA=${FAILWELL_PG_DATA:-/tmp/failwell-test-pg}
 log() { echo "test-postgres: $*" >&2; }
 bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
-SUDO=""
-[ "$(id -u)" = 0 ] || SUDO="sudo -n"
-
 if [ -z "$(bindir)" ]; then
-  command -v apt-get >/dev/null || { log "no PostgreSQL and no apt-get"; exit 1; }
-  log "installing Debian's postgresql (one time)..."
-  LOG=$(mktemp)
-  { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-      $SUDO apt-get install -y -qq --no-install-recommends postgresql; } >"$LOG" 2>&1 \
-    || { cat "$LOG" >&2; log "could not install postgresql"; exit 1; }
+  bash "$(dirname "$0")/apt-install.sh" postgresql || exit 1
 fi
 BIN=$(bindir)
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
