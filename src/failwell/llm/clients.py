@@ -138,19 +138,25 @@ class CallableClient(BaseClient):
                                 time.perf_counter() - t0))
 
 
+def hf_folder(path: str | Path, *, purpose: str):
+    """(folder, torch, transformers) for a local Hugging Face model folder, checked."""
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise InputError(f"No Hugging Face model folder at {path} (config.json missing).")
+    torch = require("torch", extra="torch", purpose=purpose)
+    transformers = require("transformers", extra="llm", purpose=purpose)
+    transformers.utils.logging.disable_progress_bar()  # weight-loading bars, per load
+    return path, torch, transformers
+
+
 class HFClient(BaseClient):
     """A local Hugging Face causal LM folder; greedy decoding in batches."""
 
     def __init__(self, path: str | Path, *, batch_size: int = 32, device: str | None = None,
                  **kwargs):
         super().__init__(**kwargs)
-        path = Path(path)
-        if not (path / "config.json").is_file():
-            raise InputError(f"No Hugging Face model folder at {path} (config.json missing).")
-        torch = require("torch", extra="torch", purpose="Local Hugging Face models")
-        transformers = require("transformers", extra="llm", purpose="Local Hugging Face models")
+        path, torch, transformers = hf_folder(path, purpose="Local Hugging Face models")
         self.torch = torch
-        transformers.utils.logging.disable_progress_bar()  # weight-loading bars, per load
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(path)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:

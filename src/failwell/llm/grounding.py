@@ -106,14 +106,9 @@ class NLIJudge:
     """A local natural-language-inference model: (premise, hypothesis) -> label."""
 
     def __init__(self, path: str | Path, *, batch_size: int = 16):
-        from failwell.errors import require
+        from failwell.llm.clients import hf_folder
 
-        path = Path(path)
-        if not (path / "config.json").is_file():
-            raise InputError(f"No Hugging Face model folder at {path} (config.json missing).")
-        self.torch = require("torch", extra="torch", purpose="NLI models")
-        transformers = require("transformers", extra="llm", purpose="NLI models")
-        transformers.utils.logging.disable_progress_bar()
+        path, self.torch, transformers = hf_folder(path, purpose="NLI models")
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(path)
         self.model = transformers.AutoModelForSequenceClassification.from_pretrained(
             path).eval()
