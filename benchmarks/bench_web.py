@@ -11,6 +11,7 @@ reports p50/p95 of the full HTTP round trip. Target: p95 under 150 ms.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import socket
 import statistics
@@ -21,11 +22,12 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from sqlalchemy import create_engine, text
+from sqlalchemy import bindparam, create_engine, func, insert, select, text, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_kb import QUERIES, TARGET_ROWS, corpus_db, grow_to
 
+from failwell.kb.schema import action_items, incident_tags, incidents
 from failwell.kb.store import KnowledgeBase
 from failwell.web.accounts import Accounts
 
@@ -52,12 +54,53 @@ def database() -> str:
             conn.execute(text("SELECT setval('incidents_id_seq', "
                               "(SELECT max(id) FROM incidents))"))
             conn.execute(text("VACUUM ANALYZE"))
+    own_incidents(kb)
     accounts = Accounts(kb)
     if not any(u.username == "bench" for u in accounts.users()):
         accounts.add_user("bench", PASSWORD, "viewer")
     print(f"{kb.count()} incidents in {url.rsplit('@', 1)[-1]}")
     kb.close()
     return url
+
+
+def own_incidents(kb: KnowledgeBase) -> None:
+    """Make the synthetic incidents look like an organization's own (once): the failure
+    modes and patterns of the corpus incident each was built from, a publication date, and
+    two action items, one closed, so the dashboard aggregates over all 100,000."""
+    with kb.engine.begin() as conn:
+        if conn.execute(select(func.count()).select_from(action_items)).scalar_one():
+            return
+        print("  tagging synthetic incidents, adding action items ...", flush=True)
+        tagged = conn.execute(select(incident_tags.c.incident_id, incident_tags.c.kind,
+                                     incident_tags.c.tag)).all()
+        by_incident: dict[int, list] = {}
+        for incident_id, kind, tag in tagged:
+            by_incident.setdefault(incident_id, []).append((kind, tag))
+        donors = list(by_incident.values())
+        rows = conn.execute(select(incidents.c.id, incidents.c.occurred).where(
+            incidents.c.source == "synthetic")).all()
+        rng = np.random.default_rng(0)
+        tags, actions, published = [], [], []
+        for k, (incident_id, occurred) in enumerate(rows):
+            tags += [{"incident_id": incident_id, "kind": kind, "tag": tag}
+                     for kind, tag in donors[k % len(donors)]]
+            for position, closed in enumerate((True, False)):
+                days = int(rng.integers(5, 200))
+                actions.append({
+                    "incident_id": incident_id, "position": position, "owner": "ml-platform",
+                    "description": "Add a check to the release gate",
+                    "status": "done" if closed else "open",
+                    "closed_at": occurred + dt.timedelta(days=days) if closed else None,
+                    "due": occurred + dt.timedelta(days=days + 30)})
+            published.append({"pid": incident_id, "at": dt.datetime.combine(
+                occurred + dt.timedelta(days=int(rng.integers(3, 120))), dt.time())})
+        for table, values in ((incident_tags, tags), (action_items, actions)):
+            for start in range(0, len(values), 20_000):
+                conn.execute(insert(table), values[start:start + 20_000])
+        conn.execute(update(incidents).where(incidents.c.id == bindparam("pid")).values(
+            status="published", published_at=bindparam("at")), published)
+    with kb.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE"))
 
 
 async def load(base: str, cookie: str, paths: list[str]) -> list[float]:

@@ -1,6 +1,8 @@
 """Search, suggestions, recurrence, lessons and learning analytics over a real store."""
 
 import datetime as dt
+import random
+import statistics
 
 import pytest
 
@@ -12,7 +14,7 @@ from failwell.kb.library import load_library
 from failwell.kb.postmortem import from_markdown
 from failwell.kb.recurrence import related_incidents
 from failwell.kb.search import search
-from failwell.kb.stats import learning_stats
+from failwell.kb.stats import dashboard_stats, learning_stats, period_of
 from failwell.kb.store import Filters
 
 pytest.importorskip("sentence_transformers")
@@ -150,3 +152,92 @@ def test_learning_stats_match_a_hand_count(kb):
     kb.publish("s3")
     days = (dt.date.today() - dt.date(2025, 2, 1)).days
     assert learning_stats(kb, Filters(sources=["user"]))["median_days_to_lesson"] == days
+
+
+def test_learning_stats_aggregated_in_the_database_match_a_python_count(kb):
+    """40 random incidents (shared dates, undated ones, mixed action items): the SQL
+    aggregates equal the definitions computed here from the postmortems themselves."""
+    rng, today = random.Random(7), dt.date.today()
+    modes, written = ["leakage", "data-quality", "proxy-objective", "overconfidence"], []
+    for k in range(40):
+        pm = from_markdown(postmortem_text(
+            f"r{k}", title=f"r{k}", summary="x", modes=tuple(rng.sample(modes, rng.randint(0, 2))),
+            occurred=f"202{rng.randint(2, 4)}-{rng.choice((1, 5, 11)):02d}-0{rng.randint(1, 3)}",
+            actions=tuple((f"a{j}", rng.choice(("open", "done", "wont-do")))
+                          for j in range(rng.randint(0, 3)))))
+        pm.occurred = None if k % 9 == 4 else pm.occurred
+        for item in pm.action_items:
+            item.closed = (pm.occurred + dt.timedelta(days=rng.randint(1, 99))
+                           if item.status != "open" and pm.occurred and rng.random() < .8 else None)
+            item.due = today + dt.timedelta(days=rng.choice((-30, 30)))
+        kb.add(pm, source="web")
+        if k % 3 == 0:
+            kb.publish(pm.id)
+        written.append((pm, k % 3 == 0))
+
+    by_mode: dict = {}
+    for pm, _ in written:
+        for mode in pm.failure_modes:
+            period = period_of(pm.occurred, "quarter")
+            by_mode.setdefault(mode, {}).setdefault(period, 0)
+            by_mode[mode][period] += 1
+    seen, recurrences = set(), 0
+    for pm, _ in sorted(written, key=lambda w: w[0].occurred or dt.date.max):  # stable: id
+        recurrences += bool(set(pm.failure_modes) & seen)
+        seen |= set(pm.failure_modes)
+    items = [(pm, a) for pm, _ in written for a in pm.action_items]
+    closed = [(pm, a) for pm, a in items if a.status != "open"]
+    expected_close = [((a.closed or today) - pm.occurred).days  # the store dates it today
+                      for pm, a in closed if pm.occurred]
+    expected_lesson = [(today - pm.occurred).days for pm, published in written
+                       if published and pm.occurred]
+
+    stats = learning_stats(kb, Filters(sources=["web"]), period="quarter")
+    assert stats["incidents"] == 40 and stats["published"] == 14
+    assert stats["by_failure_mode"] == {m: dict(sorted(c.items())) for m, c in by_mode.items()}
+    assert stats["recurrences"] == recurrences > 0
+    assert (stats["action_items"], stats["action_items_closed"]) == (len(items), len(closed))
+    assert stats["action_items_overdue"] == sum(a.status == "open" and a.due < today
+                                                for _, a in items)
+    assert stats["median_days_to_close"] == statistics.median(expected_close)
+    assert stats["median_days_to_lesson"] == statistics.median(expected_lesson)
+
+
+def test_dashboard_figures_count_web_incidents_and_refresh_after_every_write(kb):
+    """The dashboard leaves out only the public corpus (incidents written in the web app
+    count), and its remembered figures change with each add, publish, edit and delete."""
+    def figures():
+        s = dashboard_stats(kb)
+        return s["incidents"], s["published"], s["action_items"]
+
+    before = figures()
+    text = postmortem_text("dash-1", title="t", summary="x", actions=(("a", "open"),))
+    kb.add(from_markdown(text), source="web")
+    assert figures() == (before[0] + 1, before[1], before[2] + 1)
+    kb.publish("dash-1")
+    assert figures() == (before[0] + 1, before[1] + 1, before[2] + 1)
+    pm = kb.get("dash-1").postmortem
+    pm.action_items = []
+    kb.update(pm)
+    assert figures() == (before[0] + 1, before[1] + 1, before[2])
+    kb.delete("dash-1")
+    assert figures() == before
+    kb.add(from_markdown(postmortem_text("corpus-1", title="t", summary="x")),
+           source="genai-incidents")
+    assert figures() == before
+
+
+def test_a_failed_audit_entry_undoes_the_write(kb):
+    """The audit hook runs in the write's transaction: if it fails, nothing is stored."""
+    def broken_audit(conn):
+        raise RuntimeError("audit table unavailable")
+
+    pm = from_markdown(postmortem_text("audited", title="t", summary="x"))
+    with pytest.raises(RuntimeError):
+        kb.add(pm, audit=broken_audit)
+    assert "audited" not in kb.existing_ids(["audited"])
+    kb.add(pm)
+    pm.title = "changed"
+    with pytest.raises(RuntimeError):
+        kb.update(pm, audit=broken_audit)
+    assert kb.get("audited").postmortem.title == "t"

@@ -168,7 +168,15 @@ REQUIRED = {
     ("POST", "/api/projects/{slug}/reviews"): "reviewer",
     ("GET", "/api/incidents/{slug}"): "viewer", ("POST", "/api/incidents"): "contributor",
     ("PUT", "/api/incidents/{slug}"): "contributor",
-    ("POST", "/api/lint"): "viewer",
+    ("POST", "/api/lint"): "viewer", ("POST", "/api/incidents/{slug}/publish"): "contributor",
+    ("GET", "/lessons"): "viewer", ("GET", "/api/lessons"): "viewer",
+    ("GET", "/projects/new"): "contributor", ("POST", "/projects/new"): "contributor",
+    ("POST", "/projects/{slug}/evidence"): "contributor",
+    ("POST", "/projects/{slug}/conditions/{condition_id}"): "reviewer",
+    ("GET", "/api/projects"): "viewer", ("POST", "/api/projects"): "contributor",
+    ("POST", "/api/projects/{slug}/evidence"): "contributor",
+    ("POST", "/api/projects/{slug}/conditions/{condition_id}"): "reviewer",
+    ("GET", "/api/projects/{slug}/audit"): "viewer",
 }
 PUBLIC = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 ROLES = ("viewer", "contributor", "reviewer", "admin")
@@ -191,7 +199,9 @@ def test_every_route_as_each_role(tmp_path):
     Governance(app.state.kb).add_project(LOAN.read_text())
     bodies = {"/api/incidents": {"markdown": "x"}, "/api/lint": {"text": "x"}}
     forms = {"/incidents/new": {"markdown": "x"}, "/incidents/{slug}/edit": {"markdown": "x"},
-             "/projects/{slug}/review": {"gate": "nope", "decision": "no-go"}}
+             "/projects/{slug}/review": {"gate": "nope", "decision": "no-go"},
+             "/projects/new": {"text": "x"}, "/projects/{slug}/evidence": {"kind": "x"},
+             "/projects/{slug}/conditions/{condition_id}": {"status": "done"}}
     bodies["/api/projects/{slug}/reviews"] = {"gate": "nope"}
     bodies["/api/incidents/{slug}"] = {"markdown": "x"}
     for role in (None, *ROLES):
@@ -205,7 +215,8 @@ def test_every_route_as_each_role(tmp_path):
                 if path in ("/login", "/logout"):
                     continue
                 url = path.replace("/projects/{slug}", "/projects/loan-approvals").replace(
-                    "{slug}", "pneumonia-portable-marker").replace("{scan_id}", "1")
+                    "{slug}", "pneumonia-portable-marker").replace("{scan_id}", "1").replace(
+                    "{condition_id}", "1")
                 if path in forms:
                     response = client.request(method, url, headers=csrf,
                                               data=forms[path] if method == "POST" else None)
@@ -337,3 +348,88 @@ def test_login_never_redirects_off_site(site):
         response = client.post("/login", data={"username": "viewer", "password": PASSWORD,
                                                "next": target})
         assert response.status_code == 303 and response.headers["location"] == "/"
+
+
+def test_lessons_page_and_api(site):
+    base, *_ = site
+    viewer = login(base, "viewer")
+    found = viewer.get("/api/lessons", params={
+        "q": "A CV screening model trained on ten years of our past hiring decisions."}).json()
+    assert found["lessons"][0]["incident"] == "resume-screener-gender-bias"
+    assert found["lessons"][0]["lessons"][0]["text"]
+    latest = viewer.get("/api/lessons", params={"failure_mode": "reversal-curse"}).json()
+    assert [h["incident"] for h in latest["lessons"]] == ["reversal-curse-facts"]
+    page = viewer.get("/lessons", params={"q": "hospital scanner marker"}).text
+    assert 'href="/incidents/pneumonia-portable-marker"' in page
+    assert viewer.get("/api/lessons", params={"limit": 0}).status_code == 422
+
+
+def test_publish_over_flags_keeps_the_reason_and_the_audit_names_the_author(site):
+    from failwell.governance.store import Governance
+    from failwell.kb.store import KnowledgeBase
+
+    base, accounts, url = site
+    token = accounts.issue_token("contributor", "ci", ["read", "write"])
+    api = client_for(base, headers={"Authorization": f"Bearer {token}"})
+    assert api.post("/api/incidents", json={"markdown": BLAMING}).status_code == 201
+    blocked = api.post("/api/incidents/web-upload-9/publish")
+    assert blocked.status_code == 409 and "forgot" in blocked.json()["detail"]
+    assert api.post("/api/incidents/web-upload-9/publish",
+                    json={"override_reason": 3}).status_code == 400
+    done = api.post("/api/incidents/web-upload-9/publish", json={
+        "override_reason": "Quoted from the vendor's own report."})
+    assert done.status_code == 200 and done.json()["overridden_flags"]
+    stored = api.get("/api/incidents/web-upload-9").json()
+    assert stored["status"] == "published"
+    assert stored["publish_override"]["reason"] == "Quoted from the vendor's own report."
+    assert "Published over 1 blame-framing flag" in login(base, "viewer").get(
+        "/incidents/web-upload-9").text
+    kb = KnowledgeBase.open(url)
+    trail = [(e["actor"], e["action"]) for e in Governance(kb).audit()]
+    kb.close()
+    assert trail[-2:] == [("contributor", "incident.add"), ("contributor", "incident.publish")]
+
+
+def test_register_a_project_record_evidence_and_close_a_condition(site):
+    base, *_ = site
+    author = login(base, "contributor")
+    form = author.get("/projects/new")
+    assert form.status_code == 200 and "success_criteria" in form.text
+    token = csrf_of(author)
+    vague = LOAN.read_text().replace("target: 0.03", "target: low")
+    refused = author.post("/projects/new", data={"text": vague, "csrf": token})
+    assert refused.status_code == 400 and "target: low" in refused.text  # the text is kept
+    made = author.post("/projects/new", data={"text": LOAN.read_text(), "csrf": token})
+    assert made.status_code == 303 and made.headers["location"] == "/projects/loan-approvals"
+    again = author.post("/api/projects", json={"yaml": LOAN.read_text()},
+                        headers={"X-CSRF-Token": token})
+    assert again.status_code == 400 and "already exists" in again.json()["detail"]
+    assert author.post("/projects/loan-approvals/evidence", data={
+        "kind": "end-user-signoff", "note": "", "csrf": token}).status_code == 400
+    assert author.post("/projects/loan-approvals/evidence", data={
+        "kind": "end-user-signoff", "note": "Loan officers signed the referral design.",
+        "csrf": token}).status_code == 303
+
+    reviewer = login(base, "reviewer")
+    rtoken = csrf_of(reviewer)
+    status = reviewer.post("/api/projects/loan-approvals/reviews", headers={
+        "X-CSRF-Token": rtoken}, json={
+        "gate": "problem-framing", "decision": "go-with-conditions", "rationale": "Framed.",
+        "reviewers": ["risk officer"], "conditions": ["Add a branch-level baseline."]}).json()
+    (condition,) = status["open_conditions"]
+    page = reviewer.get("/projects/loan-approvals").text
+    assert "Add a branch-level baseline." in page and "Close</button>" in page
+    assert reviewer.post(f"/projects/loan-approvals/conditions/{condition['id']}", data={
+        "status": "maybe", "csrf": rtoken}).status_code == 400
+    assert reviewer.post("/projects/loan-approvals/conditions/999", data={
+        "status": "done", "csrf": rtoken}).status_code == 404
+    assert reviewer.post(f"/projects/loan-approvals/conditions/{condition['id']}", data={
+        "status": "done", "csrf": rtoken}).status_code == 303
+    assert reviewer.get("/api/projects/loan-approvals").json()["open_conditions"] == []
+    trail = reviewer.get("/api/projects/loan-approvals/audit").json()["audit"]
+    assert [(e["actor"], e["action"]) for e in trail] == [
+        ("contributor", "project.create"), ("contributor", "evidence.record"),
+        ("reviewer", "gate.review"), ("reviewer", "condition.update")]
+    assert trail[1]["details"]["detail"] == "Loan officers signed the referral design."
+    assert [p["slug"] for p in reviewer.get("/api/projects").json()["projects"]] == [
+        "loan-approvals"]

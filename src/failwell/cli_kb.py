@@ -517,7 +517,9 @@ def kb_stats(
     db: Db = None, fmt: Fmt = "terminal",
     period: Annotated[str, typer.Option(help="year, quarter or month.")] = "year",
     source: Annotated[list[str], typer.Option(
-        "--source", help="Sources to count (default: user, import, library).")] = [],  # noqa: B006
+        "--source",
+        help="Sources to count (default: all but the public genai-incidents corpus).",
+    )] = [],  # noqa: B006
 ) -> None:
     """Is the organization learning? Recurrence, action closure, time to lesson."""
     from failwell.kb.stats import PERIODS, default_filters, learning_stats

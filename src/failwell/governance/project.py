@@ -187,3 +187,27 @@ def _criterion(item: Any, index: int, source: str) -> SuccessCriterion:
                             measurement=str(item["measurement"]).strip(),
                             when=str(item["when"]).strip(),
                             baseline=None if baseline is None else float(baseline))
+
+
+TEMPLATE = """\
+id: new-project
+name: One line naming what the system does
+owner: the team that answers for it
+problem: >-
+  The decision people make today, and what goes wrong with it.
+decision: The decision the system will support, and who takes it.
+risk: medium  # low, medium or high
+success_criteria:
+  - metric: a_measured_quantity
+    target: 0.9
+    direction: up  # up or down
+    measurement: where the number comes from
+    when: when it is measured
+end_users:
+  - group: who uses or is affected by the decisions
+    involvement: how they were involved
+data_sources:
+  - name: the training data
+    owner: who keeps it
+    readiness: ready  # ready, partial or missing
+"""

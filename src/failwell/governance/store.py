@@ -8,6 +8,7 @@ refuses updates and deletes (database triggers, migration 0003).
 from __future__ import annotations
 
 import getpass
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -303,11 +304,13 @@ class Governance:
         conn.execute(insert(audit_log).values(at=db.utc_now(), actor=actor(by), action=action,
                                               project=project, details=details))
 
-    def record(self, by: str, action: str, details: dict[str, Any], *,
-               project: str | None = None) -> None:
-        """Append an entry for a write made elsewhere (the web app's incident writes)."""
-        with db.write_transaction(self.engine) as conn:
-            self._audit(conn, by, action, project, details)
+    def entry(self, by: str, action: str, details: dict[str, Any], *,
+              project: str | None = None) -> Callable[[Any], None]:
+        """An audit entry for a write made elsewhere (the web app's incident and scan
+        writes), to pass as that write's ``audit=`` hook: both commit in one transaction.
+        What the write produced (a new scan's id) is added to the details."""
+        return lambda conn, **produced: self._audit(conn, by, action, project,
+                                                    details | produced)
 
     def audit(self, slug: str | None = None) -> list[dict[str, Any]]:
         query = select(audit_log).order_by(audit_log.c.id)

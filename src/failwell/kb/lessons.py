@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from sqlalchemy import and_, exists, select
+
+from failwell.kb.schema import incidents, lessons
 from failwell.kb.search import search
 from failwell.kb.store import Filters, KnowledgeBase
 
@@ -32,6 +35,18 @@ def lessons_for_text(kb: KnowledgeBase, text: str, *, limit: int = 5,
     recorded = kb.lessons_of([h.id for h in hits])
     out = [LessonHit(h.id, h.title, h.score, recorded[h.id]) for h in hits if recorded[h.id]]
     return out[:limit]
+
+
+def latest_lessons(kb: KnowledgeBase, *, limit: int = 20,
+                   filters: Filters | None = None) -> list[LessonHit]:
+    """The lessons of the most recent incidents that recorded any (newest first)."""
+    has_lessons = exists().where(lessons.c.incident_id == incidents.c.id)
+    where = and_(has_lessons, *(filters or Filters()).clauses())
+    with kb.engine.connect() as conn:
+        rows = conn.execute(select(incidents.c.slug, incidents.c.title).where(where).order_by(
+            incidents.c.occurred.desc().nulls_last(), incidents.c.id.desc()).limit(limit)).all()
+    recorded = kb.lessons_of([slug for slug, _ in rows])
+    return [LessonHit(slug, title, 0.0, recorded[slug]) for slug, title in rows]
 
 
 def lessons_for_scan(kb: KnowledgeBase, result, *, limit: int = 5) -> list[LessonHit]:

@@ -43,6 +43,9 @@ from failwell.kb.schema import (
 )
 
 CLOSED_ACTIONS = ("done", "wont-do")
+WRITTEN_HERE = ("user", "web")  # sources whose "published" status means published here
+# called with the write's connection inside its transaction (and what the write produced)
+AuditHook = Callable[..., None]
 
 
 @dataclass
@@ -55,6 +58,7 @@ class Filters:
     projects: list[str] = field(default_factory=list)
     statuses: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    exclude_sources: list[str] = field(default_factory=list)
     since: dt.date | None = None
     until: dt.date | None = None
 
@@ -74,6 +78,8 @@ class Filters:
                                (incidents.c.source, self.sources)):
             if values:
                 out.append(column.in_(values))
+        if self.exclude_sources:
+            out.append(incidents.c.source.not_in(self.exclude_sources))
         if self.since:
             out.append(incidents.c.occurred >= self.since)
         if self.until:
@@ -142,6 +148,7 @@ class KnowledgeBase:
     def __init__(self, engine: Engine):
         self.engine = engine
         self.vector_cache = None  # search.VectorIndex, loaded on first semantic search
+        self.stats_cache: dict[tuple, dict] = {}  # stats.dashboard_stats, per generation
 
     @classmethod
     def open(cls, url: str | None = None, *, seed: bool = True) -> KnowledgeBase:
@@ -173,17 +180,21 @@ class KnowledgeBase:
 
     def add(self, pm: Postmortem, *, markdown: str | None = None, source: str = "user",
             source_id: str | None = None, attribution: str | None = None,
-            external_tags: Sequence[str] = ()) -> str:
+            external_tags: Sequence[str] = (), audit: AuditHook | None = None) -> str:
         """Store a new postmortem; its id must be new. Returns the id."""
         self.add_many([(pm, markdown)], source=source, source_ids=[source_id],
-                      attribution=attribution, external_tags=[list(external_tags)])
+                      attribution=attribution, external_tags=[list(external_tags)],
+                      audit=audit)
         return pm.id
 
     def add_many(self, items: Sequence[tuple[Postmortem, str | None]], *, source: str = "user",
                  source_ids: Sequence[str | None] | None = None,
                  attribution: str | None = None,
-                 external_tags: Sequence[Sequence[str]] | None = None) -> int:
-        """Store several postmortems in one transaction (all or none). Returns the count."""
+                 external_tags: Sequence[Sequence[str]] | None = None,
+                 audit: AuditHook | None = None) -> int:
+        """Store several postmortems in one transaction (all or none). Returns the count.
+        ``audit(conn)`` runs in that transaction: the write and its audit entry commit
+        together or not at all."""
         if not items:
             return 0
         now = db.utc_now()
@@ -192,7 +203,8 @@ class KnowledgeBase:
         rows = [self._incident_row(pm, md, now) | {
             "source": source, "source_id": sid, "attribution": attribution,
             "external_tags": list(tags) or None, "created_at": now,
-            "published_at": now if pm.status == "published" and source == "user" else None}
+            "published_at": now if pm.status == "published" and source in WRITTEN_HERE
+            else None}
             for (pm, md), sid, tags in zip(items, source_ids, external_tags, strict=True)]
         try:
             with db.write_transaction(self.engine) as conn:
@@ -201,6 +213,9 @@ class KnowledgeBase:
                 ids = dict(conn.execute(select(incidents.c.slug, incidents.c.id).where(
                     incidents.c.slug.in_(slugs))).all())
                 self._write_children(conn, [(ids[pm.id], pm) for pm, _ in items], now)
+                bump_generation(conn, INCIDENTS_GENERATION)
+                if audit:
+                    audit(conn)
         except IntegrityError as exc:
             taken = self.existing_ids([pm.id for pm, _ in items])
             which = f"id(s) {', '.join(sorted(taken))}" if taken else "a source id"
@@ -208,7 +223,8 @@ class KnowledgeBase:
                              "(use `failwell incident edit` to change an incident).") from exc
         return len(items)
 
-    def update(self, pm: Postmortem, *, markdown: str | None = None) -> None:
+    def update(self, pm: Postmortem, *, markdown: str | None = None,
+               audit: AuditHook | None = None) -> None:
         """Replace a stored postmortem with a new version of itself (same id)."""
         now = db.utc_now()
         with db.write_transaction(self.engine) as conn:
@@ -225,9 +241,12 @@ class KnowledgeBase:
             for table in (incident_tags, lessons, action_items, embeddings):
                 conn.execute(delete(table).where(table.c.incident_id == row.id))
             self._write_children(conn, [(row.id, pm)], now)
-            bump_vectors_generation(conn)
+            bump_generation(conn, VECTORS_GENERATION, INCIDENTS_GENERATION)
+            if audit:
+                audit(conn)
 
-    def publish(self, slug: str, *, override_reason: str | None = None) -> list:
+    def publish(self, slug: str, *, override_reason: str | None = None,
+                audit: AuditHook | None = None) -> list:
         """Publish after the blameless-language check. Open flags block publishing unless
         an override reason is given; the reason and the flags it overrode are stored."""
         from failwell.kb.blameless import lint
@@ -250,13 +269,16 @@ class KnowledgeBase:
                 status="published", markdown=to_markdown(pm), document=_document(pm),
                 publish_override=json.dumps(override) if override else None,
                 published_at=now, updated_at=now))
+            bump_generation(conn, INCIDENTS_GENERATION)
+            if audit:
+                audit(conn)
         return flags
 
     def delete(self, slug: str) -> None:
         with db.write_transaction(self.engine) as conn:
             if not conn.execute(delete(incidents).where(incidents.c.slug == slug)).rowcount:
                 raise self._not_found(slug)
-            bump_vectors_generation(conn)
+            bump_generation(conn, VECTORS_GENERATION, INCIDENTS_GENERATION)
 
     def seed_library(self) -> int:
         """Add the starter library's postmortems that are not stored yet."""
@@ -389,9 +411,11 @@ class KnowledgeBase:
 
     # -- scans ---------------------------------------------------------------------------
 
-    def record_scan(self, result, *, project: str | None = None) -> int:
+    def record_scan(self, result, *, project: str | None = None,
+                    audit: AuditHook | None = None) -> int:
         """Store a :class:`~failwell.findings.ScanResult` and its findings (optionally as a
-        scan of a governance project); returns its id."""
+        scan of a governance project); returns its id. ``audit(conn, scan=id)`` runs in the
+        same transaction."""
         data = result.to_dict()
         with db.write_transaction(self.engine) as conn:
             scan_id = conn.execute(insert(scans).values(
@@ -403,6 +427,8 @@ class KnowledgeBase:
                      "severity": str(f.severity), "title": f.title} for f in result.findings]
             if rows:
                 conn.execute(insert(scan_findings), rows)
+            if audit:
+                audit(conn, scan=scan_id)
         return scan_id
 
     def scan_list(self, *, limit: int = 50) -> list[dict[str, Any]]:
@@ -456,7 +482,7 @@ class KnowledgeBase:
                         for (i, _), v in zip(chunk, vectors, strict=True) if i not in present]
                 if rows:
                     conn.execute(insert(embeddings), rows)
-                    bump_vectors_generation(conn)
+                    bump_generation(conn, VECTORS_GENERATION)
             done += len(chunk)
             if progress:
                 progress(done, len(todo))
@@ -481,13 +507,16 @@ class KnowledgeBase:
 
 
 VECTORS_GENERATION = "vectors_generation"
+INCIDENTS_GENERATION = "incidents_generation"
 
 
-def bump_vectors_generation(conn) -> None:
-    """Count every change to the stored vectors, so each process's in-memory copy (see
-    :mod:`failwell.kb.search`) knows when to reload with one primary-key read."""
-    conn.execute(_upsert_meta(conn, VECTORS_GENERATION, "1",
-                              cast(cast(kb_meta.c.value, Integer) + 1, String)))
+def bump_generation(conn, *keys: str) -> None:
+    """Count every change to the stored vectors (or incidents), so each process's in-memory
+    copy (the vectors in :mod:`failwell.kb.search`, the dashboard figures in
+    :mod:`failwell.kb.stats`) knows when to refresh with one primary-key read."""
+    for key in keys:
+        conn.execute(_upsert_meta(conn, key, "1",
+                                  cast(cast(kb_meta.c.value, Integer) + 1, String)))
 
 
 def _upsert_meta(conn, key: str, value: str, on_conflict):

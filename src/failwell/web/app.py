@@ -2,7 +2,7 @@
 rendered with Jinja. ``site.py`` holds what every route needs (who is asking, the role a
 route needs, pages and errors); ``routes/`` has one module per area."""
 
-from failwell.errors import FailwellError, NotFoundError, require
+from failwell.errors import FailwellError, NotFoundError, PublishBlockedError, require
 from failwell.web.accounts import AuthError
 
 
@@ -11,7 +11,7 @@ def create_app(db_url: str | None = None):
     from fastapi import Request
     from fastapi.responses import JSONResponse, RedirectResponse
 
-    from failwell.web.routes import home, incidents, projects, scans
+    from failwell.web.routes import home, incidents, lessons, projects, scans
     from failwell.web.site import Forbidden, Site, Unauthenticated
 
     site = Site(db_url)
@@ -26,10 +26,10 @@ def create_app(db_url: str | None = None):
         return JSONResponse({"detail": "log in or send an API token."}, status_code=401)
 
     for kind, status in ((Forbidden, 403), (AuthError, 401), (NotFoundError, 404),
-                         (FailwellError, 400)):
+                         (PublishBlockedError, 409), (FailwellError, 400)):
         app.add_exception_handler(
             kind, lambda request, exc, status=status: site.error(request, status, str(exc)))
 
-    for area in (home, incidents, scans, projects):
+    for area in (home, incidents, lessons, scans, projects):
         area.add_routes(app, site)
     return app

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from failwell.kb.stats import learning_stats
+from failwell.kb.stats import dashboard_stats
 from failwell.web.site import SESSION_COOKIE, Site, local_path
 
 
@@ -40,7 +40,7 @@ def add_routes(r: FastAPI, site: Site) -> None:
 
     @r.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
     def dashboard(request: Request, user: Viewer):
-        stats = learning_stats(site.kb)
+        stats = dashboard_stats(site.kb)
         return site.page(request, "dashboard.html", user, stats=stats,
                          periods=_periods(stats), charts=_charts(stats))
 
@@ -49,7 +49,7 @@ def add_routes(r: FastAPI, site: Site) -> None:
             pattern="^(year|quarter|month)$")] = "year"):
         """Whether the organization is learning: incidents by pattern and failure mode per
         period, recurrence, action-item closure, time to lesson."""
-        return learning_stats(site.kb, period=period)
+        return dashboard_stats(site.kb, period=period)
 
 
 

@@ -26,6 +26,14 @@ def add_routes(r: FastAPI, site: Site) -> None:
             raise FailwellError(f"the id is {pm.id!r}; an edit keeps the id {keep_id!r}.")
         return pm
 
+    def audit(user, action: str, details: dict[str, Any]):
+        return site.governance.entry(user.username, action, details)
+
+    def publish(slug: str, user, override_reason: str | None) -> list:
+        flags = kb.publish(slug, override_reason=override_reason or None, audit=audit(
+            user, "incident.publish", {"id": slug, "override_reason": override_reason or None}))
+        return [f.to_dict() for f in flags]
+
     # -- pages -----------------------------------------------------------------------------
 
     @r.get("/incidents", response_class=HTMLResponse, include_in_schema=False)
@@ -46,11 +54,11 @@ def add_routes(r: FastAPI, site: Site) -> None:
         markdown = markdown.replace("\r\n", "\n")  # forms send CRLF; files here use LF
         try:
             pm = parse(markdown)
-            kb.add(pm, markdown=markdown, source="web")
+            kb.add(pm, markdown=markdown, source="web", audit=audit(
+                user, "incident.add", {"id": pm.id, "title": pm.title}))
         except FailwellError as exc:  # show the form again, with the text kept
             return site.page(request, "edit.html", user, markdown=markdown, error=str(exc),
                              action="/incidents/new", status_code=400)
-        site.governance.record(user.username, "incident.add", {"id": pm.id, "title": pm.title})
         return RedirectResponse(f"/incidents/{pm.id}", status_code=303)
 
     @r.get("/incidents/{slug}/edit", response_class=HTMLResponse, include_in_schema=False)
@@ -64,23 +72,23 @@ def add_routes(r: FastAPI, site: Site) -> None:
         markdown = markdown.replace("\r\n", "\n")
         kb.get(slug)  # 404 before anything else
         try:
-            kb.update(parse(markdown, keep_id=slug), markdown=markdown)
+            kb.update(parse(markdown, keep_id=slug), markdown=markdown,
+                      audit=audit(user, "incident.edit", {"id": slug}))
         except FailwellError as exc:
             return site.page(request, "edit.html", user, markdown=markdown, error=str(exc),
                              action=f"/incidents/{slug}/edit", status_code=400)
-        site.governance.record(user.username, "incident.edit", {"id": slug})
         return RedirectResponse(f"/incidents/{slug}", status_code=303)
 
     @r.post("/incidents/{slug}/publish", include_in_schema=False)
-    def publish_incident(request: Request, slug: str, user: Contributor):
+    def publish_incident(request: Request, slug: str, user: Contributor,
+                         override_reason: Annotated[str, Form()] = ""):
         try:
-            kb.publish(slug)
-        except PublishBlockedError as exc:
+            publish(slug, user, override_reason)
+        except PublishBlockedError as exc:  # the page again, with the flags to reword
             stored = kb.get(slug)
             return site.page(request, "incident.html", user, incident=stored.to_dict(),
                              error=str(exc), flags=lint(stored.postmortem.text()),
                              status_code=409)
-        site.governance.record(user.username, "incident.publish", {"id": slug})
         return RedirectResponse(f"/incidents/{slug}", status_code=303)
 
     @r.get("/incidents/{slug}", response_class=HTMLResponse, include_in_schema=False)
@@ -114,17 +122,28 @@ def add_routes(r: FastAPI, site: Site) -> None:
         ``failwell incident template``)."""
         markdown = markdown_of(body)
         pm = parse(markdown, source="upload")
-        kb.add(pm, markdown=markdown, source="web")
-        site.governance.record(user.username, "incident.add", {"id": pm.id, "title": pm.title})
+        kb.add(pm, markdown=markdown, source="web",
+               audit=audit(user, "incident.add", {"id": pm.id, "title": pm.title}))
         return {"id": pm.id, "created_by": user.username}
 
     @r.put("/api/incidents/{slug}")
     def api_update_incident(slug: str, body: dict[str, Any], user: Contributor):
         """Replace a postmortem with a new version of itself (same id)."""
         markdown = markdown_of(body)
-        kb.update(parse(markdown, source="upload", keep_id=slug), markdown=markdown)
-        site.governance.record(user.username, "incident.edit", {"id": slug})
+        kb.update(parse(markdown, source="upload", keep_id=slug), markdown=markdown,
+                  audit=audit(user, "incident.edit", {"id": slug}))
         return {"id": slug, "updated_by": user.username}
+
+    @r.post("/api/incidents/{slug}/publish")
+    def api_publish_incident(slug: str, user: Contributor,
+                             body: dict[str, Any] | None = None):
+        """Publish after the blameless-language check (409 with the flags while any are
+        open), or over them with ``{"override_reason": "..."}``, which is kept."""
+        reason = (body or {}).get("override_reason")
+        if reason is not None and not isinstance(reason, str):
+            raise FailwellError('"override_reason" must be text.')
+        return {"id": slug, "published_by": user.username,
+                "overridden_flags": publish(slug, user, reason)}
 
     @r.post("/api/lint")
     def api_lint(body: dict[str, Any], user: Viewer):

@@ -1,5 +1,5 @@
-"""Projects and their stage gates: status, evidence, lessons, and the board's decisions
-(reviewers only)."""
+"""Projects and their stage gates: registering a project, status, evidence, lessons,
+conditions, and the board's decisions (reviewers only)."""
 
 from typing import Annotated, Any
 
@@ -7,8 +7,12 @@ from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from failwell.errors import FailwellError, NotFoundError
+from failwell.governance.evidence import KINDS
+from failwell.governance.project import TEMPLATE
 from failwell.web.accounts import User
 from failwell.web.site import Site
+
+RECORDABLE = [kind for kind, spec in KINDS.items() if spec.recorded]
 
 
 def _lines(value: Any) -> list[str]:
@@ -17,9 +21,19 @@ def _lines(value: Any) -> list[str]:
     return [str(v).strip() for v in items if str(v).strip()]
 
 
+def _text(body: dict[str, Any], key: str) -> str:
+    value = body.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise FailwellError(f'send {{"{key}": "..."}} (text).')
+    return value
+
+
 def add_routes(r: FastAPI, site: Site) -> None:
     """Register this area's routes on the app."""
-    gov, Viewer, Reviewer = site.governance, site.Viewer, site.Reviewer
+    gov, Viewer, Contributor, Reviewer = (site.governance, site.Viewer, site.Contributor,
+                                          site.Reviewer)
+
+    # the writes, shared by the forms and the JSON API
 
     def review(slug: str, user: User, gate: str, decision: str, rationale: str,
                reviewers: Any, conditions: Any, override: str | None):
@@ -27,14 +41,48 @@ def add_routes(r: FastAPI, site: Site) -> None:
                           conditions_=_lines(conditions), override_reason=override or None,
                           by=user.username)
 
+    def evidence(slug: str, user: User, kind: str, note: str) -> None:
+        if not note.strip():
+            raise FailwellError("say what the evidence is: what was done, by whom, where it "
+                                "is kept.")
+        gov.record_evidence(slug, kind, {"passed": True, "detail": note.strip()},
+                            by=user.username)
+
     def project_page(request: Request, slug: str, user: User, **context: Any):
-        project, _ = gov.project(slug)
-        return site.page(request, "project.html", user, project=project,
-                         status=gov.status(slug).to_dict(), **context)
+        project, row = gov.project(slug)
+        return site.page(request, "project.html", user, project=project, row=row,
+                         status=gov.status(slug).to_dict(), recordable=RECORDABLE,
+                         audit=gov.audit(slug)[-20:][::-1], **context)
+
+    def on_project_page(request: Request, slug: str, user: User, write):
+        """Run a form's write; the page again with the reason when it is refused."""
+        try:
+            write()
+        except NotFoundError:
+            raise
+        except FailwellError as exc:
+            return project_page(request, slug, user, error=str(exc), status_code=400)
+        return RedirectResponse(f"/projects/{slug}", status_code=303)
+
+    # -- pages -----------------------------------------------------------------------------
 
     @r.get("/projects", response_class=HTMLResponse, include_in_schema=False)
     def project_list(request: Request, user: Viewer):
         return site.page(request, "projects.html", user, projects=gov.projects())
+
+    @r.get("/projects/new", response_class=HTMLResponse, include_in_schema=False)
+    def new_project_form(request: Request, user: Contributor):
+        return site.page(request, "project_new.html", user, text=TEMPLATE)
+
+    @r.post("/projects/new", include_in_schema=False)
+    def new_project(request: Request, user: Contributor, text: Annotated[str, Form()]):
+        text = text.replace("\r\n", "\n")
+        try:
+            project = gov.add_project(text, source="the form", by=user.username)
+        except FailwellError as exc:  # the form again, with the text kept
+            return site.page(request, "project_new.html", user, text=text, error=str(exc),
+                             status_code=400)
+        return RedirectResponse(f"/projects/{project.id}", status_code=303)
 
     @r.get("/projects/{slug}", response_class=HTMLResponse, include_in_schema=False)
     def project(request: Request, slug: str, user: Viewer):
@@ -47,14 +95,34 @@ def add_routes(r: FastAPI, site: Site) -> None:
                     reviewers: Annotated[str, Form()] = "",
                     conditions: Annotated[str, Form()] = "",
                     override_reason: Annotated[str, Form()] = ""):
-        try:
-            review(slug, user, gate, decision, rationale, reviewers, conditions,
-                   override_reason)
-        except NotFoundError:
-            raise
-        except FailwellError as exc:  # the page again, with the reason
-            return project_page(request, slug, user, error=str(exc), status_code=400)
-        return RedirectResponse(f"/projects/{slug}", status_code=303)
+        return on_project_page(request, slug, user, lambda: review(
+            slug, user, gate, decision, rationale, reviewers, conditions, override_reason))
+
+    @r.post("/projects/{slug}/evidence", include_in_schema=False)
+    def evidence_form(request: Request, slug: str, user: Contributor,
+                      kind: Annotated[str, Form()], note: Annotated[str, Form()] = ""):
+        return on_project_page(request, slug, user, lambda: evidence(slug, user, kind, note))
+
+    @r.post("/projects/{slug}/conditions/{condition_id}", include_in_schema=False)
+    def condition_form(request: Request, slug: str, condition_id: int, user: Reviewer,
+                       status: Annotated[str, Form()] = "done"):
+        return on_project_page(request, slug, user, lambda: gov.close_condition(
+            slug, condition_id, status, by=user.username))
+
+    # -- JSON API --------------------------------------------------------------------------
+
+    @r.get("/api/projects")
+    def api_projects(user: Viewer):
+        """Registered projects with the gate each is at."""
+        return {"projects": [p | {"updated_at": p["updated_at"].isoformat(timespec="seconds")}
+                             for p in gov.projects()]}
+
+    @r.post("/api/projects", status_code=201)
+    def api_add_project(body: dict[str, Any], user: Contributor):
+        """Register a project given as ``{"yaml": ...}`` (the file of ``failwell project
+        new --from``); vague success criteria are refused with the reason."""
+        project = gov.add_project(_text(body, "yaml"), source="the request", by=user.username)
+        return {"id": project.id, "created_by": user.username}
 
     @r.get("/api/projects/{slug}")
     def api_project(slug: str, user: Viewer):
@@ -70,3 +138,24 @@ def add_routes(r: FastAPI, site: Site) -> None:
                       str(body.get("rationale", "")), body.get("reviewers"),
                       body.get("conditions"), body.get("override_reason")).to_dict()
 
+    @r.post("/api/projects/{slug}/evidence", status_code=201)
+    def api_evidence(slug: str, body: dict[str, Any], user: Contributor):
+        """Record evidence only people can give (the end users' sign-off):
+        ``{"kind": "end-user-signoff", "note": "what was done, by whom, where it is kept"}``."""
+        evidence(slug, user, _text(body, "kind"), _text(body, "note"))
+        return gov.status(slug, with_lessons=False).to_dict()
+
+    @r.post("/api/projects/{slug}/conditions/{condition_id}")
+    def api_condition(slug: str, condition_id: int, body: dict[str, Any], user: Reviewer):
+        """Close (or reopen) a condition of a go-with-conditions decision:
+        ``{"status": "done" | "wont-do" | "open"}``."""
+        gov.close_condition(slug, condition_id, str(body.get("status", "done")),
+                            by=user.username)
+        return gov.status(slug, with_lessons=False).to_dict()
+
+    @r.get("/api/projects/{slug}/audit")
+    def api_audit(slug: str, user: Viewer):
+        """Every write to the project, who made it and when."""
+        gov.project(slug)  # 404 for an unknown project
+        return {"audit": [e | {"at": e["at"].isoformat(timespec="seconds")}
+                          for e in gov.audit(slug)]}

@@ -26,9 +26,8 @@ def add_routes(r: FastAPI, site: Site) -> None:
             raise FailwellError(f"not a failwell scan result: {exc}") from None
         if project:
             site.governance.project(project)  # 404 for an unknown project
-        scan_id = kb.record_scan(result, project=project)
-        site.governance.record(user.username, "scan.upload", {"scan": scan_id},
-                               project=project)
+        scan_id = kb.record_scan(result, project=project, audit=site.governance.entry(
+            user.username, "scan.upload", {"findings": len(result.findings)}, project=project))
         return {"id": scan_id, "url": f"/scans/{scan_id}", "findings": len(result.findings)}
 
     @r.get("/api/scans")

@@ -1,0 +1,39 @@
+"""Lessons: what past incidents taught, newest first or the ones that fit a description
+(a new project, a design review), filtered by failure mode or systemic pattern."""
+
+from typing import Annotated
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import HTMLResponse
+
+from failwell.kb.lessons import LessonHit, latest_lessons, lessons_for_text
+from failwell.kb.store import Filters, KnowledgeBase
+from failwell.web.site import Site
+
+Many = Annotated[list[str], Query()]
+
+
+def find_lessons(kb: KnowledgeBase, q: str, filters: Filters, limit: int) -> list[LessonHit]:
+    if q.strip():
+        return lessons_for_text(kb, q, limit=limit, filters=filters)
+    return latest_lessons(kb, limit=limit, filters=filters)
+
+
+def add_routes(r: FastAPI, site: Site) -> None:
+    """Register this area's routes on the app."""
+    kb, Viewer = site.kb, site.Viewer
+
+    @r.get("/lessons", response_class=HTMLResponse, include_in_schema=False)
+    def lesson_page(request: Request, user: Viewer, q: str = "",
+                    pattern: Many = [], failure_mode: Many = []):  # noqa: B006
+        filters = Filters(patterns=pattern, failure_modes=failure_mode)
+        return site.page(request, "lessons.html", user, q=q, narrowed=", ".join(
+            pattern + failure_mode), hits=find_lessons(kb, q, filters, limit=30))
+
+    @r.get("/api/lessons")
+    def api_lessons(user: Viewer, q: str = "", limit: Annotated[int, Query(ge=1, le=100)] = 20,
+                    pattern: Many = [], failure_mode: Many = []):  # noqa: B006
+        """Lessons of past incidents: those that fit ``q`` (a project or design described in
+        a few sentences), else the newest; filters by pattern and failure mode."""
+        filters = Filters(patterns=pattern, failure_modes=failure_mode)
+        return {"lessons": [h.to_dict() for h in find_lessons(kb, q, filters, limit)]}
