@@ -433,3 +433,31 @@ def test_register_a_project_record_evidence_and_close_a_condition(site):
     assert trail[1]["details"]["detail"] == "Loan officers signed the referral design."
     assert [p["slug"] for p in reviewer.get("/api/projects").json()["projects"]] == [
         "loan-approvals"]
+
+
+def test_dashboard_chart_stacks_the_counts_per_period():
+    from failwell.web.charts import stacked_bars
+
+    counts = {f"mode-{k}": {"2024-Q1": k + 1, "2024-Q2": 1} for k in range(8)}
+    counts["mode-0"]["undated"] = 50  # not on a chart over time
+    chart = stacked_bars(counts, top=6)
+    assert [item["tag"] for item in chart["legend"]] == [
+        "mode-7", "mode-6", "mode-5", "mode-4", "mode-3", "mode-2", "other"]
+    assert [label["text"] for label in chart["labels"]] == ["2024-Q1", "2024-Q2"]
+    q1 = [b for b in chart["bars"] if b["title"].startswith("2024-Q1")]
+    assert q1[-1]["title"] == "2024-Q1 · other: 3"  # mode-1 (2) and mode-0 (1)
+    assert sum(b["h"] for b in q1) == pytest.approx(chart["base"] - chart["top"], abs=0.5)
+    q2 = sum(b["h"] for b in chart["bars"] if b["title"].startswith("2024-Q2"))
+    assert q2 == pytest.approx((chart["base"] - chart["top"]) * 8 / 36, abs=0.5)  # rounded
+    assert stacked_bars({})["bars"] == []
+
+
+def test_dashboard_draws_the_stored_counts(site):
+    base, *_ = site
+    viewer = login(base, "viewer")
+    stats = viewer.get("/api/stats", params={"period": "year"}).json()
+    page = viewer.get("/dashboard", params={"period": "year"}).text
+    for tag, counts in stats["by_pattern"].items():
+        for period, n in counts.items():
+            assert f"<title>{period} · {tag}: {n}</title>" in page
+    assert viewer.get("/dashboard", params={"period": "week"}).status_code == 422

@@ -6,7 +6,10 @@ from fastapi import FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from failwell.kb.stats import dashboard_stats
+from failwell.web.charts import stacked_bars
 from failwell.web.site import SESSION_COOKIE, Site, local_path
+
+Period = Annotated[str, Query(pattern="^(year|quarter|month)$")]
 
 
 def add_routes(r: FastAPI, site: Site) -> None:
@@ -39,32 +42,14 @@ def add_routes(r: FastAPI, site: Site) -> None:
         return RedirectResponse("/dashboard", status_code=303)
 
     @r.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
-    def dashboard(request: Request, user: Viewer):
-        stats = dashboard_stats(site.kb)
-        return site.page(request, "dashboard.html", user, stats=stats,
-                         periods=_periods(stats), charts=_charts(stats))
+    def dashboard(request: Request, user: Viewer, period: Period = "quarter"):
+        stats = dashboard_stats(site.kb, period=period)
+        return site.page(request, "dashboard.html", user, stats=stats, charts={
+            key: stacked_bars(stats[key]) for key in ("by_pattern", "by_failure_mode")})
 
     @r.get("/api/stats")
-    def api_stats(user: Viewer, period: Annotated[str, Query(
-            pattern="^(year|quarter|month)$")] = "year"):
+    def api_stats(user: Viewer, period: Period = "year"):
         """Whether the organization is learning: incidents by pattern and failure mode per
         period, recurrence, action-item closure, time to lesson."""
         return dashboard_stats(site.kb, period=period)
 
-
-
-def _periods(stats: dict) -> list[str]:
-    found = {p for rows in (stats["by_pattern"], stats["by_failure_mode"])
-             for counts in rows.values() for p in counts}
-    return sorted(found)[-8:]  # the latest eight periods fit a row
-
-
-def _charts(stats: dict) -> dict[str, list[dict]]:
-    """Bar lengths (share of the largest count) for the two tables of counts."""
-    out = {}
-    for key in ("by_pattern", "by_failure_mode"):
-        totals = {tag: sum(counts.values()) for tag, counts in stats[key].items()}
-        top = max(totals.values(), default=1)
-        out[key] = [{"tag": tag, "total": n, "width": round(100 * n / top)}
-                    for tag, n in sorted(totals.items(), key=lambda kv: -kv[1])]
-    return out
