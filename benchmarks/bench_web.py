@@ -4,8 +4,10 @@
 
 The knowledge base is the genai-incidents corpus plus synthetic incidents, built as in
 bench_kb.py (and cached there). `failwell serve` runs in its own process on loopback; a
-load generator (httpx, async) keeps CONCURRENCY requests in flight for SECONDS per page and
-reports p50/p95 of the full HTTP round trip. Target: p95 under 150 ms.
+load generator (httpx, async, in this process) keeps 1, 2 and 4 requests in flight
+(BENCH_CONCURRENCY) for BENCH_SECONDS per page and reports p50/p95 of the full HTTP round
+trip. Target: p95 under 150 ms. On a 2-core machine the server, PostgreSQL and the load
+generator share the cores, so past 2 in flight requests queue for a core.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ from failwell.kb.schema import action_items, incident_tags, incidents
 from failwell.kb.store import KnowledgeBase
 from failwell.web.accounts import Accounts
 
-CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "4"))
-SECONDS, PASSWORD = 20, "benchmark-password"
+LEVELS = [int(n) for n in os.environ.get("BENCH_CONCURRENCY", "1,2,4").split(",")]
+SECONDS, PASSWORD = int(os.environ.get("BENCH_SECONDS", "10")), "benchmark-password"
 
 
 def database() -> str:
@@ -103,7 +105,7 @@ def own_incidents(kb: KnowledgeBase) -> None:
         conn.execute(text("VACUUM ANALYZE"))
 
 
-async def load(base: str, cookie: str, paths: list[str]) -> list[float]:
+async def load(base: str, cookie: str, paths: list[str], in_flight: int) -> list[float]:
     times: list[float] = []
     stop = time.monotonic() + SECONDS
     async with httpx.AsyncClient(base_url=base, cookies={"fw_session": cookie},
@@ -115,9 +117,9 @@ async def load(base: str, cookie: str, paths: list[str]) -> list[float]:
                 response = await http.get(paths[i % len(paths)])
                 times.append(1000 * (time.perf_counter() - t0))
                 assert response.status_code == 200, response.status_code
-                i += CONCURRENCY
+                i += in_flight
 
-        await asyncio.gather(*(worker(k) for k in range(CONCURRENCY)))
+        await asyncio.gather(*(worker(k) for k in range(in_flight)))
     return times
 
 
@@ -145,17 +147,21 @@ def main() -> None:
         pages = {"dashboard": ["/dashboard"],
                  "search": [f"/incidents?q={q}" for q in queries],
                  "incident list": ["/incidents"]}
-        worst = 0.0
-        for name, paths in pages.items():
-            times = asyncio.run(load(base, cookie, paths))
-            p95 = float(np.percentile(times, 95))
-            worst = max(worst, p95) if name != "incident list" else worst
-            print(f"{name:14s} {len(times):5d} requests, {CONCURRENCY} in flight: "
-                  f"p50 {statistics.median(times):6.1f} ms  p95 {p95:6.1f} ms")
+        worst: dict[int, float] = {}
+        for in_flight in LEVELS:
+            for name, paths in pages.items():
+                times = asyncio.run(load(base, cookie, paths, in_flight))
+                p95 = float(np.percentile(times, 95))
+                if name != "incident list":
+                    worst[in_flight] = max(worst.get(in_flight, 0.0), p95)
+                print(f"{name:14s} {len(times):5d} requests, {in_flight} in flight: "
+                      f"p50 {statistics.median(times):6.1f} ms  p95 {p95:6.1f} ms", flush=True)
     finally:
         server.terminate()
         server.wait(10)
-    print(f"target: dashboard and search p95 < 150 ms -> {'met' if worst < 150 else 'MISSED'}")
+    for in_flight, p95 in worst.items():
+        print(f"target: dashboard and search p95 < 150 ms with {in_flight} in flight -> "
+              f"{'met' if p95 < 150 else 'MISSED'} ({p95:.0f} ms)")
 
 
 if __name__ == "__main__":

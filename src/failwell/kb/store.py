@@ -148,7 +148,7 @@ class KnowledgeBase:
     def __init__(self, engine: Engine):
         self.engine = engine
         self.vector_cache = None  # search.VectorIndex, loaded on first semantic search
-        self.stats_cache: dict[tuple, dict] = {}  # stats.dashboard_stats, per generation
+        self._remembered: tuple[str | None, dict[tuple, Any]] = (None, {})
 
     @classmethod
     def open(cls, url: str | None = None, *, seed: bool = True) -> KnowledgeBase:
@@ -351,6 +351,19 @@ class KnowledgeBase:
             query = query.limit(limit)
         with self.engine.connect() as conn:
             return [IncidentSummary(*row) for row in conn.execute(query)]
+
+    def remembered(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """``compute()``, kept until the next incident write from any process (the write
+        counter is in the database: one primary-key read), for figures that cost a pass
+        over every incident (the dashboard's, the incident count)."""
+        generation = self.meta(INCIDENTS_GENERATION)
+        kept_for, values = self._remembered
+        if kept_for != generation:
+            values = {}
+            self._remembered = (generation, values)
+        if key not in values:
+            values[key] = compute()
+        return values[key]
 
     def count(self, filters: Filters | None = None) -> int:
         with self.engine.connect() as conn:

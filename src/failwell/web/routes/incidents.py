@@ -41,7 +41,8 @@ def add_routes(r: FastAPI, site: Site) -> None:
                       pattern: Many = [], failure_mode: Many = []):  # noqa: B006
         filters = Filters(severities=severity, patterns=pattern, failure_modes=failure_mode)
         return site.page(request, "incidents.html", user, rows=find(kb, q, filters), q=q,
-                         total=kb.count(), narrowed=", ".join(pattern + failure_mode + severity))
+                         total=kb.remembered(("count",), kb.count),
+                         narrowed=", ".join(pattern + failure_mode + severity))
 
     @r.get("/incidents/new", response_class=HTMLResponse, include_in_schema=False)
     def new_form(request: Request, user: Contributor):
