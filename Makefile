@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench bench-kb bench-training bench-deep bench-llm bench-peers clean
+.PHONY: demo test test-load bench bench-kb bench-training bench-deep bench-llm bench-peers clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH (or: make PYTHON=python3 ...)"; exit 2; }
@@ -23,6 +23,10 @@ test: $(STAMP)  ## Lint, then the whole test suite (SQLite, real PostgreSQL, rea
 	FAILWELL_CHROMIUM="$${FAILWELL_CHROMIUM:-$$(bash scripts/test-browser.sh || true)}" \
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
 	  $(BIN)/python -m pytest -n 2 -q  # one thread per worker: OpenMP pools in two workers fought
+
+test-load: $(STAMP)  ## The web load test for 30 s (20 writers, a restart) on SQLite and PostgreSQL.
+	FAILWELL_TEST_PG="$${FAILWELL_TEST_PG:-$$(bash scripts/test-postgres.sh || true)}" \
+	FAILWELL_LOAD_SECONDS=30 $(BIN)/python -m pytest -q -s tests/test_web_load.py
 
 bench: $(STAMP)  ## Speed and memory targets (see benchmarks/README.md).
 	$(BIN)/python benchmarks/bench_scan.py

@@ -102,6 +102,13 @@ def test_write_flag_reword_publish_and_find(browser, base, tmp_path):
     link.click()
     assert page.url.endswith("/incidents/vendor-drift")
 
+    page.click("header >> text=Lessons")
+    page.fill("input[name=q]", "We will screen job applicants with a model trained on our "
+                               "past hiring decisions.")
+    page.click("button:has-text('Find lessons')")
+    page.locator("a", has_text="screen").first.wait_for()
+    page.screenshot(path=str(shots / "lessons.png"), full_page=True)
+
 
 def test_a_reviewer_takes_a_project_through_a_gate(browser, base, tmp_path):
     shots = Path(os.environ.get("FAILWELL_SCREENSHOTS", tmp_path))
@@ -126,3 +133,17 @@ def test_a_reviewer_takes_a_project_through_a_gate(browser, base, tmp_path):
     assert "problem-framing\tgo\tCriteria are measurable" in history
     assert "Gate: Data readiness" in history  # the project moved on to the next gate
     page.screenshot(path=str(shots / "project-gate.png"), full_page=True)
+
+    # data readiness: go on with the datasheet missing, on a condition, then close it
+    page.select_option("select[name=decision]", "go-with-conditions")
+    page.fill("textarea[name=rationale]", "Ledger is ready; the datasheet is being written.")
+    page.fill("textarea[name=reviewers]", "risk officer")
+    page.fill("textarea[name=conditions]", "Publish the loan ledger datasheet.")
+    page.fill("input[name=override_reason]", "The datasheet is due before the build review.")
+    page.click("text=Record decision")
+    page.wait_for_url(f"{base}/projects/loan-approvals")
+    assert "Publish the loan ledger datasheet." in page.inner_text("main")
+    page.click("button:has-text('Close')")
+    page.wait_for_url(f"{base}/projects/loan-approvals")
+    main = page.inner_text("main")
+    assert "Open conditions" not in main and "condition.update" in main  # in the audit trail

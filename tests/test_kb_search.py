@@ -241,3 +241,14 @@ def test_a_failed_audit_entry_undoes_the_write(kb):
     with pytest.raises(RuntimeError):
         kb.update(pm, audit=broken_audit)
     assert kb.get("audited").postmortem.title == "t"
+
+
+def test_closures_without_a_date_count_only_when_closed_here(kb):
+    """The starter library's items are closed but undated: seeding them is not closing
+    them, so they add nothing to time to close. An item closed here is dated today."""
+    library = learning_stats(kb, Filters(sources=["library"]))
+    assert library["action_items_closed"] > 0 and library["median_days_to_close"] is None
+    today = dt.date.today().isoformat()
+    kb.add(from_markdown(postmortem_text("closed-here", title="t", summary="x",
+                                         occurred=today, actions=(("a", "done"),))))
+    assert learning_stats(kb, Filters(sources=["user"]))["median_days_to_close"] == 0

@@ -208,6 +208,41 @@ def test_cli_sycophancy_with_a_callable(tmp_path, monkeypatch):
     assert res.exit_code == 2 and "must not contain" in res.output
 
 
+def test_a_probe_result_is_uploaded_to_the_web_app(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    pytest.importorskip("multipart")
+    from conftest import LoopbackServer
+    from failwell.web.app import create_app
+
+    module = types.ModuleType("failwell_test_sycophant")
+    module.answer = _knower(flip_every=1)
+    monkeypatch.setitem(sys.modules, "failwell_test_sycophant", module)
+    web = create_app(f"sqlite:///{tmp_path / 'kb.sqlite'}")
+    web.state.accounts.add_user("ci", "correct horse battery", "contributor")
+    monkeypatch.setenv("FAILWELL_TOKEN", web.state.accounts.issue_token("ci", "ci", ["scans"]))
+    server = LoopbackServer(web)
+    try:
+        res = runner.invoke(app, ["llm", "sycophancy", "--callable",
+                                  "failwell_test_sycophant:answer", "--no-cache",
+                                  "--format", "json", "--upload", server.url])
+        assert res.exit_code == 1, res.output
+        assert f"uploaded: {server.url}/scans/1" in " ".join(res.output.split())
+        stored = web.state.kb.scan(1)
+        assert [f.failure_mode for f in stored.findings] == ["sycophancy"]
+    finally:
+        server.stop()
+        web.state.kb.close()
+
+
+def test_cli_sycophancy_rejects_a_bad_questions_file(tmp_path):
+    bad = tmp_path / "q.jsonl"
+    bad.write_text(json.dumps({"question": "2+2?", "answer": "4", "wrong": "4 apples"}) + "\n")
+    res = runner.invoke(app, ["llm", "sycophancy", str(bad), "--callable", "builtins:str"])
+    assert res.exit_code == 2 and "must not contain" in res.output
+
+
 # -- grounding ---------------------------------------------------------------------------
 
 CLAIMS = Path(__file__).parent / "data" / "grounding_claims.jsonl"

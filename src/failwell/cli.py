@@ -105,6 +105,9 @@ KbDb = Annotated[str | None, typer.Option(
     "--db", envvar="FAILWELL_DB", help="Knowledge base for --kb.")]
 KbProject = Annotated[str | None, typer.Option(
     help="With --kb: record the scan as evidence for this governance project.")]
+Upload = Annotated[str | None, typer.Option(
+    help="Send the result to a failwell web app, e.g. https://failwell.example.org "
+         "(token in FAILWELL_TOKEN, with the 'scans' scope).")]
 
 
 @app.command(help=SCAN_HELP)
@@ -147,9 +150,7 @@ def scan(
     kb: RecordInKb = False,
     db: KbDb = None,
     project: KbProject = None,
-    upload: Annotated[str | None, typer.Option(
-        help="Send the result to a failwell web app, e.g. https://failwell.example.org "
-             "(token in FAILWELL_TOKEN, with the 'scans' scope).")] = None,
+    upload: Upload = None,
 ) -> None:
     from failwell.scanner import ScanConfig, load_model, make_dataset, read_table
     from failwell.scanner import scan as run_scan

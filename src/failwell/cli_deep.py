@@ -15,12 +15,14 @@ from failwell.cli import (
     RecordInKb,
     ReportFmt,
     ReportOutput,
+    Upload,
     _check_project,
     _emit,
     _exit_for,
     _record_in_kb,
     boundary,
     progress_bar,
+    upload_scan,
 )
 
 deep_app = typer.Typer(help="Scan neural networks: Clever Hans, adversarial attacks, "
@@ -84,6 +86,7 @@ def deep_scan_command(
     kb: RecordInKb = False,
     db: KbDb = None,
     project: KbProject = None,
+    upload: Upload = None,
 ) -> None:
     from failwell.vision.deepscan import DeepScanConfig, deep_scan
     from failwell.vision.loading import load_arrays, load_mask, load_network
@@ -102,6 +105,8 @@ def deep_scan_command(
     _emit(result, fmt, output, title=f"failwell deep scan of {Path(model).name}")
     if kb:
         _record_in_kb(result, db, project)
+    if upload:
+        upload_scan(result, upload, project=project)
     _exit_for(result, fail_on)
 
 

@@ -11,11 +11,13 @@ from failwell.cli import (
     FailOn,
     ReportFmt,
     ReportOutput,
+    Upload,
     _emit,
     _exit_for,
     boundary,
     err,
     progress_bar,
+    upload_scan,
 )
 from failwell.errors import InputError
 
@@ -64,6 +66,7 @@ def reversal(
     hf_model: HFModel = None, callable_spec: CallableSpec = None, concurrency: Concurrency = 8,
     cache: CacheFile = None, no_cache: NoCache = False,
     fmt: ReportFmt = "terminal", output: ReportOutput = None, fail_on: FailOn = "high",
+    upload: Upload = None,
 ) -> None:
     """Ask facts in the direction they were stated and in reverse (the reversal curse)."""
     from failwell.llm.reversal import load_facts, load_pairs, reversal_probe
@@ -82,6 +85,8 @@ def reversal(
         result = reversal_probe(client, fwd, rev, max_tokens=max_tokens, min_gap=min_gap,
                                 progress=lambda done, total: update("questions", done, total))
     _emit(result, fmt, output, title="failwell llm reversal")
+    if upload:
+        upload_scan(result, upload)
     _exit_for(result, fail_on)
 
 
@@ -96,6 +101,7 @@ def sycophancy(
     hf_model: HFModel = None, callable_spec: CallableSpec = None, concurrency: Concurrency = 8,
     cache: CacheFile = None, no_cache: NoCache = False,
     fmt: ReportFmt = "terminal", output: ReportOutput = None, fail_on: FailOn = "high",
+    upload: Upload = None,
 ) -> None:
     """Ask neutrally, with the user suggesting a wrong answer, and with "Are you sure?"."""
     from failwell.llm.sycophancy import load_items, sycophancy_probe
@@ -107,6 +113,8 @@ def sycophancy(
         result = sycophancy_probe(client, items, max_tokens=max_tokens, min_flip=min_flip,
                                   progress=lambda done, total: update("answers", done, total))
     _emit(result, fmt, output, title="failwell llm sycophancy")
+    if upload:
+        upload_scan(result, upload)
     _exit_for(result, fail_on)
 
 
@@ -123,6 +131,7 @@ def grounding(
         help="A local Hugging Face NLI model folder (entailment/neutral/contradiction).")
     ] = None,
     fmt: ReportFmt = "terminal", output: ReportOutput = None, fail_on: FailOn = "high",
+    upload: Upload = None,
 ) -> None:
     """Judge each claim of each answer against its retrieved contexts (needs
     failwell[embeddings])."""
@@ -135,6 +144,8 @@ def grounding(
                                  max_unfaithful=max_unfaithful, nli=nli,
                                  progress=lambda done, total: update("answers", done, total))
     _emit(result, fmt, output, title=f"failwell llm grounding of {answers.name}")
+    if upload:
+        upload_scan(result, upload)
     _exit_for(result, fail_on)
 
 

@@ -212,7 +212,8 @@ class KnowledgeBase:
                 slugs = [pm.id for pm, _ in items]
                 ids = dict(conn.execute(select(incidents.c.slug, incidents.c.id).where(
                     incidents.c.slug.in_(slugs))).all())
-                self._write_children(conn, [(ids[pm.id], pm) for pm, _ in items], now)
+                self._write_children(conn, [(ids[pm.id], pm) for pm, _ in items], now,
+                                     date_closures=source in WRITTEN_HERE)
                 bump_generation(conn, INCIDENTS_GENERATION)
                 if audit:
                     audit(conn)
@@ -228,7 +229,7 @@ class KnowledgeBase:
         """Replace a stored postmortem with a new version of itself (same id)."""
         now = db.utc_now()
         with db.write_transaction(self.engine) as conn:
-            row = conn.execute(select(incidents.c.id, incidents.c.status,
+            row = conn.execute(select(incidents.c.id, incidents.c.status, incidents.c.source,
                                       incidents.c.published_at).where(
                 incidents.c.slug == pm.id)).first()
             if row is None:
@@ -240,7 +241,8 @@ class KnowledgeBase:
             conn.execute(update(incidents).where(incidents.c.id == row.id).values(values))
             for table in (incident_tags, lessons, action_items, embeddings):
                 conn.execute(delete(table).where(table.c.incident_id == row.id))
-            self._write_children(conn, [(row.id, pm)], now)
+            self._write_children(conn, [(row.id, pm)], now,
+                                 date_closures=row.source in WRITTEN_HERE)
             bump_generation(conn, VECTORS_GENERATION, INCIDENTS_GENERATION)
             if audit:
                 audit(conn)
@@ -303,7 +305,11 @@ class KnowledgeBase:
                 "updated_at": now}
 
     @staticmethod
-    def _write_children(conn, pairs: Iterable[tuple[int, Postmortem]], now) -> None:
+    def _write_children(conn, pairs: Iterable[tuple[int, Postmortem]], now, *,
+                        date_closures: bool = True) -> None:
+        """Tags, lessons and action items. An item closed without a date is dated today
+        when written here (it is being closed now); an imported or library record keeps no
+        date, so that its import day does not count as time to close."""
         tags, lesson_rows, action_rows = [], [], []
         for incident_id, pm in pairs:
             tags += [{"incident_id": incident_id, "kind": "pattern", "tag": t}
@@ -316,8 +322,8 @@ class KnowledgeBase:
             action_rows += [{"incident_id": incident_id, "position": i,
                              "description": a.description, "owner": a.owner, "due": a.due,
                              "status": a.status,
-                             "closed_at": a.closed or (now.date() if a.status in CLOSED_ACTIONS
-                                                       else None)}
+                             "closed_at": a.closed or (now.date() if date_closures and
+                                                       a.status in CLOSED_ACTIONS else None)}
                             for i, a in enumerate(pm.action_items)]
         for table, rows in ((incident_tags, tags), (lessons, lesson_rows),
                             (action_items, action_rows)):

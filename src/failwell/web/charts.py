@@ -11,10 +11,12 @@ WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 720, 220, 36, 24, 8
 
 def stacked_bars(counts: dict[str, dict[str, int]], *, last: int = 12, top: int = 6
                  ) -> dict[str, Any]:
-    """Bars for the latest ``last`` periods, one colour per tag for the ``top`` most
-    frequent tags and one for the rest ("other"). ``counts`` is {tag: {period: n}} as in
-    ``learning_stats``; undated incidents are left out of a chart over time."""
-    periods = sorted({p for c in counts.values() for p in c if p != "undated"})[-last:]
+    """Bars for the ``last`` periods up to the latest one with incidents (empty periods
+    included: a quiet quarter is part of the story), one colour per tag for the ``top``
+    most frequent tags and one for the rest ("other"). ``counts`` is {tag: {period: n}} as
+    in ``learning_stats``; undated incidents are left out of a chart over time."""
+    dated = {p for c in counts.values() for p in c if p != "undated"}
+    periods = _leading_up_to(max(dated), last) if dated else []
     totals = {tag: sum(c.get(p, 0) for p in periods) for tag, c in counts.items()}
     ranked = [t for t, n in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0])) if n]
     shown, rest = ranked[:top], ranked[top:]
@@ -40,3 +42,17 @@ def stacked_bars(counts: dict[str, dict[str, int]], *, last: int = 12, top: int 
             "peak": peak, "base": HEIGHT - BOTTOM, "top": TOP, "left": LEFT,
             "legend": [{"tag": tag, "color": COLORS[k % len(COLORS)]}
                        for k, (tag, _) in enumerate(series)]}
+
+
+def _leading_up_to(latest: str, n: int) -> list[str]:
+    """The ``n`` consecutive periods ending at ``latest`` ("2024", "2024-Q3", "2024-07")."""
+    year, _, part = latest.partition("-")
+    if not part:
+        return [str(y) for y in range(int(year) - n + 1, int(year) + 1)]
+    per_year, prefix = (4, "Q") if part.startswith("Q") else (12, "")
+    index = int(year) * per_year + int(part.lstrip("Q")) - 1
+    out = []
+    for i in range(index - n + 1, index + 1):
+        y, k = divmod(i, per_year)
+        out.append(f"{y}-{prefix}{k + 1}" if prefix else f"{y}-{k + 1:02d}")
+    return out
