@@ -176,7 +176,7 @@ REQUIRED = {
     ("GET", "/api/projects"): "viewer", ("POST", "/api/projects"): "contributor",
     ("POST", "/api/projects/{slug}/evidence"): "contributor",
     ("POST", "/api/projects/{slug}/conditions/{condition_id}"): "reviewer",
-    ("GET", "/api/projects/{slug}/audit"): "viewer",
+    ("GET", "/api/projects/{slug}/audit"): "viewer", ("GET", "/api/scans/{scan_id}"): "viewer",
 }
 PUBLIC = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 ROLES = ("viewer", "contributor", "reviewer", "admin")
@@ -247,6 +247,14 @@ def test_dashboard_shows_the_learning_figures(site):
     assert [r["id"] for r in narrowed["incidents"]] == ["reversal-curse-facts"]
     assert "only spurious-correlation" in viewer.get(
         "/incidents", params={"failure_mode": "spurious-correlation"}).text
+    # a form's "any" sends an empty value: no filter; an unknown value is refused clearly
+    anything = viewer.get("/incidents", params={"failure_mode": "", "severity": ""})
+    assert anything.status_code == 200 and "pneumonia-portable-marker" in anything.text
+    typo = viewer.get("/api/incidents", params={"failure_mode": "spurious-corelation"})
+    assert typo.status_code == 400 and "spurious-correlation" in typo.json()["detail"]
+    drafts = viewer.get("/api/incidents", params={"status": "draft"}).json()["incidents"]
+    published = viewer.get("/api/incidents", params={"status": "published"}).json()
+    assert len(drafts) + len(published["incidents"]) == 10
     assert viewer.get("/api/stats", params={"period": "week"}).status_code == 422
 
 
@@ -308,6 +316,9 @@ def test_ci_uploads_a_scan_and_the_team_sees_it_with_related_lessons(site, tmp_p
     assert "Lessons from related incidents" in page and 'href="/incidents/' in page
     assert viewer.get("/scans/1/report").text.startswith("<!doctype html>")
     assert viewer.get("/api/scans").json()["scans"][0]["findings"] >= 1
+    stored = viewer.get("/api/scans/1").json()
+    assert {f["failure_mode"] for f in stored["result"]["findings"]} >= {"historical-bias"}
+    assert stored["related"] and stored["related"][0]["lessons"]
     assert viewer.get("/scans/99").status_code == 404
 
 
@@ -469,4 +480,7 @@ def test_dashboard_draws_the_stored_counts(site):
         for period, n in counts.items():
             if int(period) > 2025 - 12:  # the chart shows the latest twelve years
                 assert f"<title>{period} · {tag}: {n}</title>" in page
-    assert viewer.get("/dashboard", params={"period": "week"}).status_code == 422
+    bad = viewer.get("/dashboard", params={"period": "week"})
+    assert bad.status_code == 422 and "period" in bad.text and "<html" in bad.text
+    assert viewer.get("/api/stats", params={"period": "week"}).json()["detail"][0]["loc"] == [
+        "query", "period"]

@@ -9,6 +9,8 @@ from failwell.web.accounts import AuthError
 def create_app(db_url: str | None = None):
     fastapi = require("fastapi", extra="web", purpose="The web app")
     from fastapi import Request
+    from fastapi.exception_handlers import request_validation_exception_handler
+    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, RedirectResponse
 
     from failwell.web.routes import home, incidents, lessons, projects, scans
@@ -24,6 +26,15 @@ def create_app(db_url: str | None = None):
         if not request.url.path.startswith("/api/"):
             return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
         return JSONResponse({"detail": "log in or send an API token."}, status_code=401)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):
+        """The API keeps FastAPI's 422 body; a page says what was wrong in words."""
+        if request.url.path.startswith("/api/"):
+            return await request_validation_exception_handler(request, exc)
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}"
+                             for e in exc.errors())
+        return site.error(request, 422, f"the request was not valid ({problems}).")
 
     for kind, status in ((Forbidden, 403), (AuthError, 401), (NotFoundError, 404),
                          (PublishBlockedError, 409), (FailwellError, 400)):

@@ -10,9 +10,8 @@ from failwell.errors import FailwellError, PublishBlockedError
 from failwell.kb.blameless import lint
 from failwell.kb.postmortem import TEMPLATE, Postmortem, from_markdown
 from failwell.kb.store import Filters, KnowledgeBase
+from failwell.web.filters import Many, choices, filters_from
 from failwell.web.site import Site
-
-Many = Annotated[list[str], Query()]
 
 
 def add_routes(r: FastAPI, site: Site) -> None:
@@ -38,11 +37,14 @@ def add_routes(r: FastAPI, site: Site) -> None:
 
     @r.get("/incidents", response_class=HTMLResponse, include_in_schema=False)
     def incident_list(request: Request, user: Viewer, q: str = "", severity: Many = [],  # noqa: B006
-                      pattern: Many = [], failure_mode: Many = []):  # noqa: B006
-        filters = Filters(severities=severity, patterns=pattern, failure_modes=failure_mode)
+                      pattern: Many = [], failure_mode: Many = [],  # noqa: B006
+                      status: Many = []):  # noqa: B006
+        filters = filters_from(severity=severity, pattern=pattern, failure_mode=failure_mode,
+                               status=status)
+        chosen = filters.severities + filters.statuses + filters.patterns + filters.failure_modes
         return site.page(request, "incidents.html", user, rows=find(kb, q, filters), q=q,
-                         total=kb.remembered(("count",), kb.count),
-                         narrowed=", ".join(pattern + failure_mode + severity))
+                         total=kb.remembered(("count",), kb.count), narrowed=", ".join(chosen),
+                         chosen=set(chosen), choices=choices())
 
     @r.get("/incidents/new", response_class=HTMLResponse, include_in_schema=False)
     def new_form(request: Request, user: Contributor):
@@ -107,10 +109,11 @@ def add_routes(r: FastAPI, site: Site) -> None:
     @r.get("/api/incidents")
     def api_incidents(user: Viewer, q: str = "", limit: Annotated[int, Query(ge=1, le=200)] = 20,
                       severity: Many = [], pattern: Many = [],  # noqa: B006
-                      failure_mode: Many = []):  # noqa: B006
+                      failure_mode: Many = [], status: Many = []):  # noqa: B006
         """Incidents, newest first, or the best matches for ``q``; filters by severity,
-        systemic pattern and failure mode."""
-        filters = Filters(severities=severity, patterns=pattern, failure_modes=failure_mode)
+        systemic pattern, failure mode and status (several values of one: any of them)."""
+        filters = filters_from(severity=severity, pattern=pattern, failure_mode=failure_mode,
+                               status=status)
         return {"incidents": find(kb, q, filters, limit=limit)}
 
     @r.get("/api/incidents/{slug}")

@@ -8,9 +8,8 @@ from fastapi.responses import HTMLResponse
 
 from failwell.kb.lessons import LessonHit, latest_lessons, lessons_for_text
 from failwell.kb.store import Filters, KnowledgeBase
+from failwell.web.filters import Many, choices, filters_from
 from failwell.web.site import Site
-
-Many = Annotated[list[str], Query()]
 
 
 def find_lessons(kb: KnowledgeBase, q: str, filters: Filters, limit: int) -> list[LessonHit]:
@@ -26,14 +25,16 @@ def add_routes(r: FastAPI, site: Site) -> None:
     @r.get("/lessons", response_class=HTMLResponse, include_in_schema=False)
     def lesson_page(request: Request, user: Viewer, q: str = "",
                     pattern: Many = [], failure_mode: Many = []):  # noqa: B006
-        filters = Filters(patterns=pattern, failure_modes=failure_mode)
-        return site.page(request, "lessons.html", user, q=q, narrowed=", ".join(
-            pattern + failure_mode), hits=find_lessons(kb, q, filters, limit=30))
+        filters = filters_from(pattern=pattern, failure_mode=failure_mode)
+        chosen = filters.patterns + filters.failure_modes
+        return site.page(request, "lessons.html", user, q=q, narrowed=", ".join(chosen),
+                         chosen=set(chosen), choices=choices(),
+                         hits=find_lessons(kb, q, filters, limit=30))
 
     @r.get("/api/lessons")
     def api_lessons(user: Viewer, q: str = "", limit: Annotated[int, Query(ge=1, le=100)] = 20,
                     pattern: Many = [], failure_mode: Many = []):  # noqa: B006
         """Lessons of past incidents: those that fit ``q`` (a project or design described in
         a few sentences), else the newest; filters by pattern and failure mode."""
-        filters = Filters(patterns=pattern, failure_modes=failure_mode)
+        filters = filters_from(pattern=pattern, failure_mode=failure_mode)
         return {"lessons": [h.to_dict() for h in find_lessons(kb, q, filters, limit)]}

@@ -35,6 +35,14 @@ def add_routes(r: FastAPI, site: Site) -> None:
         return {"scans": [row | {"created_at": row["created_at"].isoformat(timespec="seconds")}
                           for row in kb.scan_list(limit=limit)]}
 
+    @r.get("/api/scans/{scan_id}")
+    def api_scan(scan_id: int, user: Viewer):
+        """One stored scan: its result (findings with evidence and mitigations) and the
+        lessons of past incidents with the same failure modes."""
+        result = kb.scan(scan_id)
+        return {"id": scan_id, "result": result.to_dict(),
+                "related": [h.to_dict() for h in lessons_for_scan(kb, result)]}
+
     @r.get("/scans", response_class=HTMLResponse, include_in_schema=False)
     def scan_list(request: Request, user: Viewer):
         return site.page(request, "scans.html", user, scans=kb.scan_list())
