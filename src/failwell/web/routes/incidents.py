@@ -118,6 +118,7 @@ def add_routes(r: FastAPI, site: Site) -> None:
 
     @r.get("/api/incidents/{slug}")
     def api_incident(slug: str, user: Viewer):
+        """One postmortem: every section, its tags, lessons, action items and status."""
         return kb.get(slug).to_dict()
 
     @r.post("/api/incidents", status_code=201)

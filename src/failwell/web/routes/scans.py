@@ -32,6 +32,7 @@ def add_routes(r: FastAPI, site: Site) -> None:
 
     @r.get("/api/scans")
     def api_scans(user: Viewer, limit: Annotated[int, Query(ge=1, le=500)] = 50):
+        """Stored scans, newest first, with their finding counts."""
         return {"scans": [row | {"created_at": row["created_at"].isoformat(timespec="seconds")}
                           for row in kb.scan_list(limit=limit)]}
 
