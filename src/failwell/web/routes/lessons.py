@@ -29,7 +29,7 @@ def add_routes(r: FastAPI, site: Site) -> None:
         chosen = filters.patterns + filters.failure_modes
         return site.page(request, "lessons.html", user, q=q, narrowed=", ".join(chosen),
                          chosen=set(chosen), choices=choices(),
-                         hits=find_lessons(kb, q, filters, limit=30))
+                         hits=find_lessons(kb, q, filters, limit=5 if q.strip() else 30))
 
     @r.get("/api/lessons")
     def api_lessons(user: Viewer, q: str = "", limit: Annotated[int, Query(ge=1, le=100)] = 20,
