@@ -182,9 +182,9 @@ class Governance:
         if not rationale or not rationale.strip():
             raise InputError("a decision needs a rationale: what evidence decided it.")
         if not reviewers:
-            raise InputError("name the reviewers by role, e.g. --reviewer 'risk officer'.")
+            raise InputError("name the reviewers by role, e.g. 'risk officer' (--reviewer).")
         if decision == "go-with-conditions" and not conditions_:
-            raise InputError("go-with-conditions needs at least one --condition.")
+            raise InputError("go-with-conditions needs at least one condition (--condition).")
         status = self.status(slug, with_lessons=False)
         if status.gate is None:
             raise InputError(f"project {slug!r} has passed every gate.")
@@ -200,7 +200,8 @@ class Governance:
             raise InputError(
                 f"cannot pass {gate_id!r}: evidence missing — "
                 + "; ".join(f"{e.kind}: {e.detail}" for e in missing)
-                + ". Provide it, decide no-go, or give --override-reason (it is recorded).")
+                + ". Provide it, decide no-go, or give an override reason (--override-reason; it "
+                "is recorded).")
         _, row = self.project(slug)
         passed = self.passed_gates(slug) | ({gate_id} if decision != "no-go" else set())
         following = next_gate(self.gates, passed)

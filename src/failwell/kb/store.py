@@ -260,7 +260,7 @@ class KnowledgeBase:
             raise PublishBlockedError(
                 f"{slug}: {len(flags)} blame-framing flag(s) are open, e.g. {first.sentence!r} "
                 f"({first.why}; try: {first.suggestion}). Reword them (`failwell incident lint`)"
-                " or publish with --override-reason.")
+                " or publish with an override reason (--override-reason; it is kept).")
         pm = stored.postmortem
         pm.status = "published"
         override = ({"reason": override_reason.strip(), "flags": [f.to_dict() for f in flags]}
