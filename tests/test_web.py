@@ -501,3 +501,50 @@ def test_the_openapi_schema_documents_every_api_route(tmp_path):
     for path, ops in schema["paths"].items():
         for method, op in ops.items():
             assert op.get("description"), (method, path)
+
+
+def test_failwell_serve_with_two_workers(tmp_path):
+    """The command a team runs: accounts from the CLI, two worker processes sharing one
+    database, and a clear refusal of a database that cannot be reached."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from conftest import free_port
+
+    failwell = str(Path(sys.executable).parent / "failwell")
+    db = f"sqlite:///{tmp_path / 'kb.sqlite'}"
+    env = os.environ | {"FAILWELL_DB": db, "FAILWELL_PASSWORD": PASSWORD}
+    added = subprocess.run([failwell, "user", "add", "ana", "--role", "contributor"],
+                           env=env, capture_output=True, text=True, timeout=120)
+    assert added.returncode == 0, added.stderr
+    port = free_port()
+    server = subprocess.Popen([failwell, "serve", "--port", str(port), "--workers", "2"],
+                              env=env, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                httpx.get(f"{base}/login", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        author = login(base, "ana")
+        token = csrf_of(author)
+        for n in range(6):  # a new connection each: the workers take turns accepting
+            with httpx.Client(base_url=base, cookies=author.cookies) as fresh:
+                made = fresh.post("/api/incidents", headers={"X-CSRF-Token": token},
+                                  json={"markdown": POSTMORTEM.format(n=n, title="t")})
+            assert made.status_code == 201, made.text
+        listed = author.get("/api/incidents", params={"limit": 50}).json()["incidents"]
+        assert {f"web-upload-{n}" for n in range(6)} <= {r["id"] for r in listed}
+        assert author.get("/dashboard").status_code == 200
+    finally:
+        server.terminate()
+        _, stderr = server.communicate(timeout=30)
+    assert "2 worker processes" in stderr and "Traceback" not in stderr, stderr
+    refused = subprocess.run(
+        [failwell, "serve", "--db", "postgresql+psycopg://nobody@127.0.0.1:1/none"],
+        capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr

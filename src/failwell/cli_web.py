@@ -27,6 +27,9 @@ def _accounts(db: str | None):
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8080,
+    workers: Annotated[int, typer.Option(
+        min=1, help="Processes serving requests (for a team on PostgreSQL with cores to "
+                    "spare; each keeps its own copy of the search vectors).")] = 1,
     db: Db = None,
 ) -> None:
     """Serve the web app (incidents, search, the JSON API at /api, its schema at /docs)."""
@@ -35,11 +38,19 @@ def serve(
     uvicorn = require("uvicorn", extra="web", purpose="The web app")
     from failwell.web.app import create_app
 
-    app = create_app(db)
+    app = create_app(db)  # migrates the database once, and fails here on a bad --db
     if not app.state.accounts.users():
         err.print("No accounts yet: add one with 'failwell user add NAME --role admin'.")
-    err.print(f"failwell on http://{host}:{port}")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    err.print(f"failwell on http://{host}:{port}"
+              + (f" ({workers} worker processes)" if workers > 1 else ""))
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+        return
+    app.state.kb.close()
+    if db:
+        os.environ["FAILWELL_DB"] = db  # read by failwell.web.asgi in each worker
+    uvicorn.run("failwell.web.asgi:app", host=host, port=port, workers=workers,
+                log_level="warning")
 
 
 @user_app.command("add")
