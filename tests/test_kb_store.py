@@ -107,6 +107,10 @@ def test_update_replaces_children_and_refuses_silent_publishing(kb):
     assert kb.action_closure(["upd"]) == {"upd": (1, 1)}
     with pytest.raises(InputError, match="incident publish"):
         kb.update(from_markdown(new.replace("status: draft", "status: published")))
+    early = text.replace("id: upd", "id: early").replace("status: draft", "status: published")
+    with pytest.raises(InputError, match="incident publish early"):  # nor on the way in
+        kb.add(from_markdown(early))
+    assert not kb.existing_ids(["early"])
     with pytest.raises(NotFoundError, match=r"Did you mean .upd.\?"):
         kb.get("updd")
 

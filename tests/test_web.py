@@ -382,6 +382,9 @@ def test_publish_over_flags_keeps_the_reason_and_the_audit_names_the_author(site
     base, accounts, url = site
     token = accounts.issue_token("contributor", "ci", ["read", "write"])
     api = client_for(base, headers={"Authorization": f"Bearer {token}"})
+    early = api.post("/api/incidents", json={"markdown": BLAMING.replace(
+        "status: draft", "status: published")})  # publishing skips no check
+    assert early.status_code == 400 and "Publish button" in early.json()["detail"]
     assert api.post("/api/incidents", json={"markdown": BLAMING}).status_code == 201
     blocked = api.post("/api/incidents/web-upload-9/publish")
     assert blocked.status_code == 409 and "forgot" in blocked.json()["detail"]

@@ -43,7 +43,7 @@ from failwell.kb.schema import (
 )
 
 CLOSED_ACTIONS = ("done", "wont-do")
-WRITTEN_HERE = ("user", "web")  # sources whose "published" status means published here
+WRITTEN_HERE = ("user", "web")  # written here: published only through publish()
 # called with the write's connection inside its transaction (and what the write produced)
 AuditHook = Callable[..., None]
 
@@ -197,14 +197,18 @@ class KnowledgeBase:
         together or not at all."""
         if not items:
             return 0
+        if source in WRITTEN_HERE and (early := [pm.id for pm, _ in items
+                                                  if pm.status == "published"]):
+            raise InputError(f"{early[0]}: a new postmortem is stored as a draft or in-review; "
+                             f"publish it with `failwell incident publish {early[0]}` or the "
+                             "Publish button (the blameless-language check runs first).")
         now = db.utc_now()
         source_ids = source_ids or [None] * len(items)
         external_tags = external_tags or [[]] * len(items)
         rows = [self._incident_row(pm, md, now) | {
             "source": source, "source_id": sid, "attribution": attribution,
             "external_tags": list(tags) or None, "created_at": now,
-            "published_at": now if pm.status == "published" and source in WRITTEN_HERE
-            else None}
+            "published_at": None}
             for (pm, md), sid, tags in zip(items, source_ids, external_tags, strict=True)]
         try:
             with db.write_transaction(self.engine) as conn:
