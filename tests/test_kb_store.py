@@ -95,6 +95,19 @@ def test_publish_requires_clean_language_or_a_stored_reason(kb):
     assert kb.get("clean").publish_override is None
     assert kb.get("clean").published_at is not None
 
+    # a published postmortem stays blameless when edited; accepted wording may stay
+    pm = kb.get("clean").postmortem
+    pm.summary = "The engineer forgot to check the dashboard."
+    with pytest.raises(PublishBlockedError, match="adds blame framing"):
+        kb.update(pm)
+    assert kb.get("clean").postmortem.summary == "No alert covered the drift."
+    pm.summary = "No alert covered the drift for nine days."
+    kb.update(pm)
+    overridden = kb.get("blamed").postmortem
+    overridden.title = "A new title, same accepted wording"
+    kb.update(overridden)
+    assert kb.get("blamed").postmortem.title == "A new title, same accepted wording"
+
 
 def test_update_replaces_children_and_refuses_silent_publishing(kb):
     text = postmortem_text("upd", title="Before", summary="x", modes=("leakage",),

@@ -230,18 +230,22 @@ class KnowledgeBase:
 
     def update(self, pm: Postmortem, *, markdown: str | None = None,
                audit: AuditHook | None = None) -> None:
-        """Replace a stored postmortem with a new version of itself (same id)."""
+        """Replace a stored postmortem with a new version of itself (same id). A published
+        one stays blameless: an edit may not add blame framing that publishing did not
+        already accept with a reason."""
         now = db.utc_now()
         with db.write_transaction(self.engine) as conn:
             row = conn.execute(select(incidents.c.id, incidents.c.status, incidents.c.source,
-                                      incidents.c.published_at).where(
-                incidents.c.slug == pm.id)).first()
+                                      incidents.c.published_at, incidents.c.publish_override
+                                      ).where(incidents.c.slug == pm.id)).first()
             if row is None:
                 raise self._not_found(pm.id)
             values = self._incident_row(pm, markdown, now)
             if pm.status == "published" and row.status != "published":
                 raise InputError(f"{pm.id}: use `failwell incident publish {pm.id}` to publish "
                                  "(it runs the blameless-language check first).")
+            if pm.status == "published":
+                _check_published_edit(pm, row.publish_override)
             conn.execute(update(incidents).where(incidents.c.id == row.id).values(values))
             for table in (incident_tags, lessons, action_items, embeddings):
                 conn.execute(delete(table).where(table.c.incident_id == row.id))
@@ -527,6 +531,18 @@ class KnowledgeBase:
     def set_meta(self, key: str, value: str) -> None:
         with db.write_transaction(self.engine) as conn:
             conn.execute(_upsert_meta(conn, key, value, value))
+
+
+def _check_published_edit(pm: Postmortem, stored_override: str | None) -> None:
+    from failwell.kb.blameless import lint
+
+    accepted = {f["sentence"] for f in (json.loads(stored_override)["flags"]
+                                        if stored_override else [])}
+    added = [f for f in lint(pm.text()) if f.sentence not in accepted]
+    if added:
+        raise PublishBlockedError(
+            f"{pm.id} is published, and this edit adds blame framing: {added[0].sentence!r} "
+            f"({added[0].why}; try: {added[0].suggestion}). Reword it; nothing was saved.")
 
 
 VECTORS_GENERATION = "vectors_generation"
