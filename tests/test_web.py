@@ -177,6 +177,13 @@ REQUIRED = {
     ("POST", "/api/projects/{slug}/evidence"): "contributor",
     ("POST", "/api/projects/{slug}/conditions/{condition_id}"): "reviewer",
     ("GET", "/api/projects/{slug}/audit"): "viewer", ("GET", "/api/scans/{scan_id}"): "viewer",
+    ("GET", "/account"): "viewer", ("POST", "/account/tokens"): "viewer",
+    ("POST", "/account/tokens/{token_id}/revoke"): "viewer",
+    ("GET", "/api/account/tokens"): "viewer", ("POST", "/api/account/tokens"): "viewer",
+    ("POST", "/api/account/tokens/{token_id}/revoke"): "viewer",
+    ("GET", "/admin/users"): "admin", ("POST", "/admin/users"): "admin",
+    ("POST", "/admin/users/{username}"): "admin", ("GET", "/api/users"): "admin",
+    ("POST", "/api/users"): "admin", ("POST", "/api/users/{username}"): "admin",
 }
 PUBLIC = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 ROLES = ("viewer", "contributor", "reviewer", "admin")
@@ -201,7 +208,12 @@ def test_every_route_as_each_role(tmp_path):
     forms = {"/incidents/new": {"markdown": "x"}, "/incidents/{slug}/edit": {"markdown": "x"},
              "/projects/{slug}/review": {"gate": "nope", "decision": "no-go"},
              "/projects/new": {"text": "x"}, "/projects/{slug}/evidence": {"kind": "x"},
-             "/projects/{slug}/conditions/{condition_id}": {"status": "done"}}
+             "/projects/{slug}/conditions/{condition_id}": {"status": "done"},
+             "/account/tokens": {"name": "x"}, "/admin/users/{username}": {"role": "viewer"},
+             "/admin/users": {"username": "x", "password": "short", "role": "viewer"}}
+    bodies["/api/account/tokens"] = {"name": "x", "scopes": []}
+    bodies["/api/users"] = {"username": "x", "password": "short"}
+    bodies["/api/users/{username}"] = {"role": "viewer"}
     bodies["/api/projects/{slug}/reviews"] = {"gate": "nope"}
     bodies["/api/incidents/{slug}"] = {"markdown": "x"}
     for role in (None, *ROLES):
@@ -216,7 +228,8 @@ def test_every_route_as_each_role(tmp_path):
                     continue
                 url = path.replace("/projects/{slug}", "/projects/loan-approvals").replace(
                     "{slug}", "pneumonia-portable-marker").replace("{scan_id}", "1").replace(
-                    "{condition_id}", "1")
+                    "{condition_id}", "1").replace("{token_id}", "1").replace(
+                    "{username}", "viewer")
                 if path in forms:
                     response = client.request(method, url, headers=csrf,
                                               data=forms[path] if method == "POST" else None)
@@ -551,3 +564,60 @@ def test_failwell_serve_with_two_workers(tmp_path):
         [failwell, "serve", "--db", "postgresql+psycopg://nobody@127.0.0.1:1/none"],
         capture_output=True, text=True, timeout=120)
     assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
+
+
+def test_tokens_from_the_account_page_and_users_from_the_admin_page(site):
+    from failwell.governance.store import Governance
+    from failwell.kb.store import KnowledgeBase
+
+    base, _, url = site
+    me = login(base, "contributor")
+    token = csrf_of(me)
+    assert me.post("/account/tokens", data={"name": "ci", "csrf": token}).status_code == 400
+    page = me.post("/account/tokens", data={"name": "ci-main", "scope": ["read", "scans"],
+                                            "csrf": token})
+    assert page.status_code == 200 and "shown this once" in page.text
+    secret = page.text.split('<pre id="new-token">')[1].split("</pre>")[0]
+    assert secret not in me.get("/account").text  # never shown again
+    bearer = client_for(base, headers={"Authorization": f"Bearer {secret}"})
+    assert bearer.get("/api/incidents").status_code == 200
+    # a token cannot manage tokens, so a leaked read token cannot mint a write token
+    minted = bearer.post("/api/account/tokens", json={"name": "x", "scopes": ["write"]})
+    assert minted.status_code == 403 and "browser session" in minted.json()["detail"]
+    (listed,) = me.get("/api/account/tokens").json()["tokens"]
+    assert (listed["name"], listed["scopes"]) == ("ci-main", ["read", "scans"])
+    other = login(base, "viewer")
+    assert other.post(f"/api/account/tokens/{listed['id']}/revoke",
+                      headers={"X-CSRF-Token": csrf_of(other)}).status_code == 404  # not theirs
+    assert me.post(f"/account/tokens/{listed['id']}/revoke",
+                   data={"csrf": token}).status_code == 303
+    assert bearer.get("/api/incidents").status_code == 401
+
+    admin = login(base, "admin")
+    atoken = csrf_of(admin)
+    assert me.get("/admin/users").status_code == 403
+    weak = admin.post("/admin/users", data={"username": "eve", "password": "short",
+                                            "role": "viewer", "csrf": atoken})
+    assert weak.status_code == 400 and "8 characters" in weak.text
+    assert admin.post("/admin/users", data={"username": "eve", "password": PASSWORD,
+                                            "role": "viewer", "csrf": atoken}).status_code == 303
+    eve = login(base, "eve")
+    assert eve.get("/dashboard").status_code == 200
+    assert admin.post("/admin/users/eve", data={"role": "reviewer", "csrf": atoken}
+                      ).status_code == 303
+    assert "(reviewer)" in eve.get("/dashboard").text  # the role applies at once
+    assert admin.post("/admin/users/eve", data={"role": "reviewer", "disabled": "yes",
+                                                "csrf": atoken}).status_code == 303
+    assert eve.get("/dashboard").status_code == 303  # a disabled account is logged out
+    assert admin.post("/admin/users/admin", data={"role": "viewer", "csrf": atoken}
+                      ).status_code == 400  # nobody locks the last door behind them
+    roles = {u["username"]: (u["role"], u["disabled"])
+             for u in admin.get("/api/users").json()["users"]}
+    assert roles["eve"] == ("reviewer", True) and roles["admin"] == ("admin", False)
+    assert admin.post("/api/users", headers={"X-CSRF-Token": atoken}, json={
+        "username": "a/b", "password": PASSWORD}).status_code == 400
+    kb = KnowledgeBase.open(url)
+    trail = [(e["actor"], e["action"]) for e in Governance(kb).audit()]
+    kb.close()
+    assert trail == [("contributor", "token.issue"), ("contributor", "token.revoke"),
+                     ("admin", "user.add"), ("admin", "user.change"), ("admin", "user.change")]

@@ -12,14 +12,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import delete, insert, select, update
 
-from failwell.errors import InputError
+from failwell.errors import InputError, NotFoundError
 from failwell.kb import db
-from failwell.kb.store import KnowledgeBase
+from failwell.kb.store import AuditHook, KnowledgeBase
 from failwell.web.schema import api_tokens, users, web_sessions
 
 ROLES = ("viewer", "contributor", "reviewer", "admin")
@@ -68,11 +69,12 @@ class Accounts:
         self.kb = kb
         self.engine = kb.engine
 
-    def add_user(self, username: str, password: str, role: str = "viewer") -> User:
+    def add_user(self, username: str, password: str, role: str = "viewer", *,
+                 audit: AuditHook | None = None) -> User:
         if role not in ROLES:
             raise InputError(f"role {role!r}: use one of {', '.join(ROLES)}.")
-        if not username.strip() or len(username) > 100:
-            raise InputError("a username is 1 to 100 characters.")
+        if not re.fullmatch(r"[\w.@-]{1,100}", username):
+            raise InputError("a username is 1 to 100 letters, digits, or . _ - @.")
         if len(password) < 8:
             raise InputError("a password needs at least 8 characters.")
         with db.write_transaction(self.engine) as conn:
@@ -81,12 +83,38 @@ class Accounts:
             uid = conn.execute(insert(users).values(
                 username=username, password_hash=hash_password(password), role=role,
                 disabled=False, created_at=db.utc_now())).inserted_primary_key[0]
+            if audit:
+                audit(conn)
         return User(uid, username, role)
 
     def users(self) -> list[User]:
         with self.engine.connect() as conn:
             return [User(r.id, r.username, r.role)
                     for r in conn.execute(select(users).order_by(users.c.username))]
+
+    def user_rows(self) -> list[dict]:
+        """Every account with its role and whether it is disabled (no password hashes)."""
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(
+                select(users.c.username, users.c.role, users.c.disabled, users.c.created_at)
+                .order_by(users.c.username))]
+
+    def change_user(self, username: str, *, role: str | None = None,
+                    disabled: bool | None = None, audit: AuditHook | None = None) -> None:
+        """A new role, or (dis)abling: a disabled user's sessions and tokens stop working at
+        once, since both are checked against the account on every request."""
+        if role is not None and role not in ROLES:
+            raise InputError(f"role {role!r}: use one of {', '.join(ROLES)}.")
+        values = {k: v for k, v in (("role", role), ("disabled", disabled)) if v is not None}
+        if not values:
+            raise InputError("give a role, or whether the account is disabled.")
+        with db.write_transaction(self.engine) as conn:
+            done = conn.execute(update(users).where(users.c.username == username)
+                                .values(**values))
+            if not done.rowcount:
+                raise NotFoundError(f"no user {username!r}.")
+            if audit:
+                audit(conn)
 
     def authenticate(self, username: str, password: str) -> User:
         with self.engine.connect() as conn:
@@ -124,11 +152,14 @@ class Accounts:
 
     # -- API tokens ------------------------------------------------------------------------
 
-    def issue_token(self, username: str, name: str, scopes: list[str]) -> str:
+    def issue_token(self, username: str, name: str, scopes: list[str], *,
+                    audit: AuditHook | None = None) -> str:
         """A new token, shown once; only its hash is kept."""
         unknown = [s for s in scopes if s not in SCOPES]
         if unknown or not scopes:
             raise InputError(f"scopes must be some of {', '.join(SCOPES)}.")
+        if not name.strip() or len(name) > 100:
+            raise InputError("name the token (1 to 100 characters), e.g. 'ci-main'.")
         token = "fw_" + secrets.token_urlsafe(32)
         with db.write_transaction(self.engine) as conn:
             row = conn.execute(select(users.c.id).where(users.c.username == username)).first()
@@ -137,7 +168,30 @@ class Accounts:
             conn.execute(insert(api_tokens).values(
                 user_id=row.id, name=name, token_hash=_sha(token), scopes=sorted(scopes),
                 created_at=db.utc_now()))
+            if audit:
+                audit(conn)
         return token
+
+    def tokens(self, username: str) -> list[dict]:
+        """A user's tokens, newest first: name, scopes and dates (never the secret)."""
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(
+                select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.scopes,
+                       api_tokens.c.created_at, api_tokens.c.revoked_at)
+                .join(users, users.c.id == api_tokens.c.user_id)
+                .where(users.c.username == username).order_by(api_tokens.c.id.desc()))]
+
+    def revoke_own_token(self, username: str, token_id: int, *,
+                         audit: AuditHook | None = None) -> None:
+        with db.write_transaction(self.engine) as conn:
+            owner = select(users.c.id).where(users.c.username == username).scalar_subquery()
+            done = conn.execute(update(api_tokens).where(
+                api_tokens.c.id == token_id, api_tokens.c.user_id == owner,
+                api_tokens.c.revoked_at.is_(None)).values(revoked_at=db.utc_now()))
+            if not done.rowcount:
+                raise NotFoundError(f"no active API token {token_id} of {username!r}.")
+            if audit:
+                audit(conn)
 
     def token_user(self, token: str) -> User | None:
         query = (select(users, api_tokens.c.scopes, api_tokens.c.revoked_at)

@@ -13,7 +13,7 @@ def create_app(db_url: str | None = None):
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, RedirectResponse
 
-    from failwell.web.routes import home, incidents, lessons, projects, scans
+    from failwell.web.routes import account, home, incidents, lessons, projects, scans
     from failwell.web.site import Forbidden, Site, Unauthenticated
 
     site = Site(db_url)
@@ -41,6 +41,6 @@ def create_app(db_url: str | None = None):
         app.add_exception_handler(
             kind, lambda request, exc, status=status: site.error(request, status, str(exc)))
 
-    for area in (home, incidents, lessons, scans, projects):
+    for area in (home, incidents, lessons, scans, projects, account):
         area.add_routes(app, site)
     return app

@@ -44,6 +44,9 @@ class Site:
         self.Contributor = Annotated[User, Depends(self.needs("contributor", "write"))]
         self.ScanUploader = Annotated[User, Depends(self.needs("contributor", "scans"))]
         self.Reviewer = Annotated[User, Depends(self.needs("reviewer", "review"))]
+        # account settings: people in a browser only, so a token cannot mint a wider token
+        self.Member = Annotated[User, Depends(self.needs("viewer", "read", session_only=True))]
+        self.Admin = Annotated[User, Depends(self.needs("admin", "read", session_only=True))]
 
     def identify(self, request: Request) -> tuple[User | None, str | None]:
         """(user, CSRF token of the session, or None for an API token)."""
@@ -57,13 +60,16 @@ class Site:
         found = self.accounts.session(sid) if sid else None
         return (found[0], found[1]) if found else (None, None)
 
-    def needs(self, role: str, scope: str):
+    def needs(self, role: str, scope: str, *, session_only: bool = False):
         async def check(request: Request) -> User:
             user, csrf = self.identify(request)
             if user is None:
                 raise Unauthenticated()
             if not user.can(role, scope):
                 raise Forbidden(f"this needs the {role} role and the {scope!r} scope.")
+            if session_only and csrf is None:
+                raise Forbidden("accounts and tokens are managed from a logged-in browser "
+                                "session (or the CLI), not with an API token.")
             request.state.csrf = csrf  # for the page's forms
             if request.method not in ("GET", "HEAD") and csrf is not None:
                 sent = request.headers.get("x-csrf-token")
