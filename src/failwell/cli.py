@@ -166,7 +166,16 @@ def scan(
     config = ScanConfig(seed=seed, max_model_rows=max_model_rows, params=_parse_params(param),
                         reference=read_table(reference) if reference else None)
     result = _scan_with_progress(run_scan, dataset, adapter, detector or None, config)
-    _emit(result, fmt, output, title=f"failwell scan of {data.name}")
+    finish(result, fmt, output, f"failwell scan of {data.name}", fail_on, kb=kb, db=db,
+           project=project, upload=upload)
+
+
+def finish(result, fmt: str, output: Path | None, title: str, fail_on: str, *,
+           kb: bool = False, db: str | None = None, project: str | None = None,
+           upload: str | None = None) -> None:
+    """What every scan and probe does with its result: write the report, record it in the
+    knowledge base (--kb), send it to the web app (--upload), and exit by severity."""
+    _emit(result, fmt, output, title=title)
     if kb:
         _record_in_kb(result, db, project)
     if upload:

@@ -17,12 +17,9 @@ from failwell.cli import (
     ReportOutput,
     Upload,
     _check_project,
-    _emit,
-    _exit_for,
-    _record_in_kb,
     boundary,
+    finish,
     progress_bar,
-    upload_scan,
 )
 
 deep_app = typer.Typer(help="Scan neural networks: Clever Hans, adversarial attacks, "
@@ -102,11 +99,7 @@ def deep_scan_command(
     with progress_bar() as progress:
         result = deep_scan(clf, x, y, production=prod, checks=check or None, config=config,
                            spec=model, trust=trust_model, progress=progress)
-    _emit(result, fmt, output, title=f"failwell deep scan of {Path(model).name}")
-    if kb:
-        _record_in_kb(result, db, project)
-    if upload:
-        upload_scan(result, upload, project=project)
-    _exit_for(result, fail_on)
+    finish(result, fmt, output, f"failwell deep scan of {Path(model).name}", fail_on, kb=kb,
+           db=db, project=project, upload=upload)
 
 

@@ -12,12 +12,10 @@ from failwell.cli import (
     ReportFmt,
     ReportOutput,
     Upload,
-    _emit,
-    _exit_for,
     boundary,
     err,
+    finish,
     progress_bar,
-    upload_scan,
 )
 from failwell.errors import InputError
 
@@ -84,10 +82,7 @@ def reversal(
     with progress_bar() as update:
         result = reversal_probe(client, fwd, rev, max_tokens=max_tokens, min_gap=min_gap,
                                 progress=lambda done, total: update("questions", done, total))
-    _emit(result, fmt, output, title="failwell llm reversal")
-    if upload:
-        upload_scan(result, upload)
-    _exit_for(result, fail_on)
+    finish(result, fmt, output, "failwell llm reversal", fail_on, upload=upload)
 
 
 @llm_app.command("sycophancy")
@@ -112,10 +107,7 @@ def sycophancy(
     with progress_bar() as update:
         result = sycophancy_probe(client, items, max_tokens=max_tokens, min_flip=min_flip,
                                   progress=lambda done, total: update("answers", done, total))
-    _emit(result, fmt, output, title="failwell llm sycophancy")
-    if upload:
-        upload_scan(result, upload)
-    _exit_for(result, fail_on)
+    finish(result, fmt, output, "failwell llm sycophancy", fail_on, upload=upload)
 
 
 @llm_app.command("grounding")
@@ -143,10 +135,8 @@ def grounding(
         result = grounding_probe(rows, max_contradicted=max_contradicted,
                                  max_unfaithful=max_unfaithful, nli=nli,
                                  progress=lambda done, total: update("answers", done, total))
-    _emit(result, fmt, output, title=f"failwell llm grounding of {answers.name}")
-    if upload:
-        upload_scan(result, upload)
-    _exit_for(result, fail_on)
+    finish(result, fmt, output, f"failwell llm grounding of {answers.name}", fail_on,
+           upload=upload)
 
 
 @llm_app.command("grounding-eval")
