@@ -31,13 +31,35 @@ def test_upgrade_from_the_first_schema_keeps_and_indexes_old_rows(kb_url):
                           "severity, title) VALUES (1, 'd', 'leakage', 'high', 't')"))
     engine.dispose()
     kb = KnowledgeBase.open(kb_url, seed=False)
-    assert db.current_revision(kb.engine) == db.head_revision() == "0006"
+    assert db.current_revision(kb.engine) == db.head_revision() == "0007"
     hits = fulltext(kb, "loan drift")
     assert [kb_id for kb_id, _ in hits] and kb.list()[0].id == "old"
     with kb.engine.connect() as conn:  # 0003 adds scans.project without rebuilding scans
         assert conn.execute(text("SELECT count(*) FROM scan_findings")).scalar() == 1
         assert conn.execute(text("SELECT project FROM scans")).scalar() is None
     kb.close()
+
+
+def test_library_items_lose_the_seeding_date_they_were_closed_on(kb_url):
+    engine = db.make_engine(kb_url)
+    db.upgrade(engine, "0006")
+    with engine.connect().execution_options(write=True) as conn, conn.begin():
+        for n, source in ((1, "library"), (2, "user")):
+            conn.execute(text(
+                "INSERT INTO incidents (id, slug, title, severity, status, project, summary, "
+                "search_text, document, markdown, source, created_at, updated_at) VALUES "
+                f"({n}, 'i{n}', 't', 'high', 'draft', '', '', 't', '{{}}', '', '{source}', "
+                "'2024-01-01', '2024-01-01')"))
+            conn.execute(text(
+                "INSERT INTO action_items (incident_id, position, description, owner, status, "
+                f"closed_at) VALUES ({n}, 0, 'a', 'team', 'done', '2024-05-01')"))
+    engine.dispose()
+    kb = KnowledgeBase.open(kb_url, seed=False)
+    with kb.engine.connect() as conn:
+        dates = dict(conn.execute(text(
+            "SELECT incident_id, closed_at FROM action_items ORDER BY incident_id")).all())
+    kb.close()
+    assert dates[1] is None and str(dates[2]).startswith("2024-05-01")
 
 
 def test_a_database_from_a_newer_failwell_is_refused_untouched(kb_url):
