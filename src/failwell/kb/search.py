@@ -71,12 +71,21 @@ def _expression(terms: list[str], dialect: str) -> str:
     return " | ".join(terms)
 
 
-def _informative_terms(conn, terms: list[str], dialect: str, total: int) -> list[str]:
+def _informative_terms(kb: KnowledgeBase, conn, terms: list[str], total: int) -> list[str]:
     """Drop words so common that they cannot rank (BM25 gives them almost no weight) but
-    make the engine score most of the table: the query-time equivalent of a stop list."""
+    make the engine score most of the table: the query-time equivalent of a stop list.
+    Document frequencies are kept until the next incident write (they are statistics of
+    the table, not results)."""
+    dialect = kb.dialect
     if total < 2000 or len(terms) <= KEEP_RAREST:
         return terms
-    df = {t: _document_frequency(conn, dialect, t) for t in terms}
+    memo = kb.memo(conn)
+    df = {}
+    for t in terms:
+        key = ("document frequency", t)
+        if key not in memo:
+            memo[key] = _document_frequency(conn, dialect, t)
+        df[t] = memo[key]
     kept = [t for t in terms if df[t] <= COMMON_SHARE.get(dialect, 0.05) * total]
     rarest = sorted((t for t in terms if df[t]), key=df.get)[:KEEP_RAREST]
     return kept if len(kept) >= KEEP_RAREST else list(dict.fromkeys(kept + rarest))
@@ -105,7 +114,7 @@ def fulltext(kb: KnowledgeBase, query: str, filters: Filters | None = None,
     if not terms:
         return []
     with kb.engine.connect() as conn:
-        terms = _informative_terms(conn, terms, kb.dialect, _state(kb, conn)[0])
+        terms = _informative_terms(kb, conn, terms, _state(kb, conn)[0])
         if not terms:
             return []
         expression = _expression(terms, kb.dialect)

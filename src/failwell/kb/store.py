@@ -366,15 +366,21 @@ class KnowledgeBase:
         with self.engine.connect() as conn:
             return [IncidentSummary(*row) for row in conn.execute(query)]
 
-    def remembered(self, key: tuple, compute: Callable[[], Any]) -> Any:
-        """``compute()``, kept until the next incident write from any process (the write
-        counter is in the database: one primary-key read), for figures that cost a pass
-        over every incident (the dashboard's, the incident count)."""
-        generation = self.meta(INCIDENTS_GENERATION)
+    def memo(self, conn=None) -> dict[tuple, Any]:
+        """Values kept until the next incident write from any process (the write counter
+        is in the database: one primary-key read), for figures that cost a pass over many
+        incidents: the dashboard's, the incident count, search's term frequencies."""
+        generation = (self.meta(INCIDENTS_GENERATION) if conn is None else conn.execute(
+            select(kb_meta.c.value).where(kb_meta.c.key == INCIDENTS_GENERATION)).scalar())
         kept_for, values = self._remembered
         if kept_for != generation:
             values = {}
             self._remembered = (generation, values)
+        return values
+
+    def remembered(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """``compute()``, or its value kept in :meth:`memo`."""
+        values = self.memo()
         if key not in values:
             values[key] = compute()
         return values[key]
