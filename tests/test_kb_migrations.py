@@ -31,7 +31,7 @@ def test_upgrade_from_the_first_schema_keeps_and_indexes_old_rows(kb_url):
                           "severity, title) VALUES (1, 'd', 'leakage', 'high', 't')"))
     engine.dispose()
     kb = KnowledgeBase.open(kb_url, seed=False)
-    assert db.current_revision(kb.engine) == db.head_revision() == "0007"
+    assert db.current_revision(kb.engine) == db.head_revision() == "0008"
     hits = fulltext(kb, "loan drift")
     assert [kb_id for kb_id, _ in hits] and kb.list()[0].id == "old"
     with kb.engine.connect() as conn:  # 0003 adds scans.project without rebuilding scans

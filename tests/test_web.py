@@ -621,3 +621,31 @@ def test_tokens_from_the_account_page_and_users_from_the_admin_page(site):
     kb.close()
     assert trail == [("contributor", "token.issue"), ("contributor", "token.revoke"),
                      ("admin", "user.add"), ("admin", "user.change"), ("admin", "user.change")]
+
+
+def test_password_guessing_is_throttled_per_username(site):
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from failwell.web.schema import login_failures
+
+    base, accounts, _ = site
+    client = client_for(base, follow_redirects=False)
+    for _ in range(5):
+        wrong = client.post("/login", data={"username": "viewer", "password": "guess-guess"})
+        assert wrong.status_code == 401 and "wrong username or password" in wrong.text
+        assert 'value="viewer"' in wrong.text  # the form again, name kept
+    right = client.post("/login", data={"username": "viewer", "password": PASSWORD})
+    assert right.status_code == 429 and "too many failed logins" in right.text
+    login(base, "reviewer")  # other accounts are not affected
+    for _ in range(5):
+        client.post("/login", data={"username": "nobody", "password": "guess-guess"})
+    assert client.post("/login", data={"username": "nobody", "password": "x"}
+                       ).status_code == 429  # unknown names are counted alike
+    with accounts.engine.begin() as conn:  # the window passes
+        conn.execute(update(login_failures).values(
+            at=login_failures.c.at - dt.timedelta(minutes=16)))
+    login(base, "viewer")
+    assert client.post("/login", data={"username": "viewer", "password": "guess-guess"}
+                       ).status_code == 401  # the count started again after the success

@@ -21,11 +21,12 @@ from sqlalchemy import delete, insert, select, update
 from failwell.errors import InputError, NotFoundError
 from failwell.kb import db
 from failwell.kb.store import AuditHook, KnowledgeBase
-from failwell.web.schema import api_tokens, users, web_sessions
+from failwell.web.schema import api_tokens, login_failures, users, web_sessions
 
 ROLES = ("viewer", "contributor", "reviewer", "admin")
 SCOPES = ("read", "write", "scans", "review")
 SESSION_HOURS = 12
+MAX_FAILURES, FAILURE_WINDOW = 5, dt.timedelta(minutes=15)  # then wait out the window
 _SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
 
 
@@ -43,6 +44,10 @@ class User:
 
 class AuthError(InputError):
     """Wrong credentials, or a right the user lacks (the web layer maps it to 401/403)."""
+
+
+class TooManyAttempts(AuthError):
+    """Too many failed logins for one username in the window (429)."""
 
 
 def hash_password(password: str) -> str:
@@ -117,10 +122,30 @@ class Accounts:
                 audit(conn)
 
     def authenticate(self, username: str, password: str) -> User:
+        """The user, or AuthError. After MAX_FAILURES failed attempts on one username within
+        FAILURE_WINDOW, every attempt on it is refused (right password or not) until the
+        window has passed: password guessing gets 5 tries per 15 minutes. Unknown usernames
+        are counted the same way, so the answer does not tell which names exist."""
+        now = db.utc_now()
+        since = now - FAILURE_WINDOW
         with self.engine.connect() as conn:
+            failures = conn.execute(select(login_failures.c.at).where(
+                login_failures.c.username == username, login_failures.c.at > since)
+                .order_by(login_failures.c.at)).scalars().all()
             row = conn.execute(select(users).where(users.c.username == username)).first()
+        if len(failures) >= MAX_FAILURES:
+            wait = failures[-MAX_FAILURES] + FAILURE_WINDOW - now
+            raise TooManyAttempts(f"too many failed logins for {username!r}; try again in "
+                                  f"{max(1, round(wait.total_seconds() / 60))} min.")
         if row is None or row.disabled or not check_password(password, row.password_hash):
+            with db.write_transaction(self.engine) as conn:
+                conn.execute(delete(login_failures).where(login_failures.c.at <= since))
+                conn.execute(insert(login_failures).values(username=username[:100], at=now))
             raise AuthError("wrong username or password.")
+        if failures:
+            with db.write_transaction(self.engine) as conn:
+                conn.execute(delete(login_failures).where(
+                    login_failures.c.username == username))
         return User(row.id, row.username, row.role)
 
     # -- sessions --------------------------------------------------------------------------

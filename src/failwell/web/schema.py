@@ -35,3 +35,10 @@ web_sessions = Table(
     Column("created_at", DateTime, nullable=False),
     Column("expires_at", DateTime, nullable=False),
 )
+
+login_failures = Table(  # migration 0008: failed logins, for throttling password guessing
+    "login_failures", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(100), nullable=False, index=True),
+    Column("at", DateTime, nullable=False),
+)

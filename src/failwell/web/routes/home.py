@@ -6,6 +6,7 @@ from fastapi import FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from failwell.kb.stats import dashboard_stats
+from failwell.web.accounts import AuthError, TooManyAttempts
 from failwell.web.charts import stacked_bars
 from failwell.web.site import SESSION_COOKIE, Site, local_path
 
@@ -23,7 +24,12 @@ def add_routes(r: FastAPI, site: Site) -> None:
     @r.post("/login", include_in_schema=False)
     def login(request: Request, username: Annotated[str, Form()],
               password: Annotated[str, Form()], next: Annotated[str, Form()] = "/"):
-        user = site.accounts.authenticate(username, password)
+        try:
+            user = site.accounts.authenticate(username, password)
+        except AuthError as exc:  # the form again, with the reason
+            return site.page(request, "login.html", None, next=local_path(next),
+                             username=username, error=str(exc),
+                             status_code=429 if isinstance(exc, TooManyAttempts) else 401)
         sid, _ = site.accounts.open_session(user)
         response = RedirectResponse(local_path(next), status_code=303)
         response.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="lax",
