@@ -6,6 +6,7 @@ field ``csrf`` or header ``X-CSRF-Token``). API tokens come as ``Authorization: 
 ...`` and need no CSRF token, since no browser sends them on its own.
 """
 
+import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -79,6 +80,18 @@ class Site:
                     raise Forbidden("the form's CSRF token is missing or stale; reload it.")
             return user
         return check
+
+    def audit(self, user: User, action: str, details: dict[str, Any], *,
+              project: str | None = None):
+        """The audit entry for a write by ``user``, to pass as the write's ``audit=`` hook
+        (it commits in the write's transaction)."""
+        return self.governance.entry(user.username, action, details, project=project)
+
+    @staticmethod
+    def json_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Rows for a JSON answer, their date-times to the second."""
+        return [{k: v.isoformat(timespec="seconds") if isinstance(v, dt.datetime) else v
+                 for k, v in row.items()} for row in rows]
 
     def page(self, request: Request, name: str, user: User | None, status_code: int = 200,
              **context: Any):

@@ -11,17 +11,9 @@ from failwell.web.accounts import ROLES, SCOPES, User
 from failwell.web.site import Site
 
 
-def _iso(rows: list[dict]) -> list[dict]:
-    return [{k: v.isoformat(timespec="seconds") if hasattr(v, "isoformat") else v
-             for k, v in row.items()} for row in rows]
-
-
 def add_routes(r: FastAPI, site: Site) -> None:
     """Register this area's routes on the app."""
-    accounts, Member, Admin = site.accounts, site.Member, site.Admin
-
-    def audit(user: User, action: str, details: dict[str, Any]):
-        return site.governance.entry(user.username, action, details)
+    accounts, Member, Admin, audit = site.accounts, site.Member, site.Admin, site.audit
 
     def issue(user: User, name: str, scopes: list[str]) -> str:
         return accounts.issue_token(user.username, name.strip(), scopes, audit=audit(
@@ -100,7 +92,7 @@ def add_routes(r: FastAPI, site: Site) -> None:
     @r.get("/api/account/tokens")
     def api_tokens(user: Member):
         """Your API tokens: name, scopes, when issued and revoked (never the secret)."""
-        return {"tokens": _iso(accounts.tokens(user.username))}
+        return {"tokens": site.json_rows(accounts.tokens(user.username))}
 
     @r.post("/api/account/tokens", status_code=201)
     def api_issue(body: dict[str, Any], user: Member):
@@ -121,7 +113,7 @@ def add_routes(r: FastAPI, site: Site) -> None:
     @r.get("/api/users")
     def api_users(user: Admin):
         """Every account, its role and whether it is disabled (admins)."""
-        return {"users": _iso(accounts.user_rows())}
+        return {"users": site.json_rows(accounts.user_rows())}
 
     @r.post("/api/users", status_code=201)
     def api_add_user(body: dict[str, Any], user: Admin):

@@ -16,7 +16,7 @@ from failwell.web.site import Site
 
 def add_routes(r: FastAPI, site: Site) -> None:
     """Register this area's routes on the app."""
-    kb, Viewer, Contributor = site.kb, site.Viewer, site.Contributor
+    kb, Viewer, Contributor, audit = site.kb, site.Viewer, site.Contributor, site.audit
 
     def parse(markdown: str, *, source: str = "form", keep_id: str | None = None
               ) -> Postmortem:
@@ -24,9 +24,6 @@ def add_routes(r: FastAPI, site: Site) -> None:
         if keep_id is not None and pm.id != keep_id:
             raise FailwellError(f"the id is {pm.id!r}; an edit keeps the id {keep_id!r}.")
         return pm
-
-    def audit(user, action: str, details: dict[str, Any]):
-        return site.governance.entry(user.username, action, details)
 
     def publish(slug: str, user, override_reason: str | None) -> list:
         flags = kb.publish(slug, override_reason=override_reason or None, audit=audit(

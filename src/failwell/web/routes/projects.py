@@ -114,8 +114,7 @@ def add_routes(r: FastAPI, site: Site) -> None:
     @r.get("/api/projects")
     def api_projects(user: Viewer):
         """Registered projects with the gate each is at."""
-        return {"projects": [p | {"updated_at": p["updated_at"].isoformat(timespec="seconds")}
-                             for p in gov.projects()]}
+        return {"projects": site.json_rows(gov.projects())}
 
     @r.post("/api/projects", status_code=201)
     def api_add_project(body: dict[str, Any], user: Contributor):
@@ -157,5 +156,4 @@ def add_routes(r: FastAPI, site: Site) -> None:
     def api_audit(slug: str, user: Viewer):
         """Every write to the project, who made it and when."""
         gov.project(slug)  # 404 for an unknown project
-        return {"audit": [e | {"at": e["at"].isoformat(timespec="seconds")}
-                          for e in gov.audit(slug)]}
+        return {"audit": site.json_rows(gov.audit(slug))}

@@ -26,15 +26,14 @@ def add_routes(r: FastAPI, site: Site) -> None:
             raise FailwellError(f"not a failwell scan result: {exc}") from None
         if project:
             site.governance.project(project)  # 404 for an unknown project
-        scan_id = kb.record_scan(result, project=project, audit=site.governance.entry(
-            user.username, "scan.upload", {"findings": len(result.findings)}, project=project))
+        scan_id = kb.record_scan(result, project=project, audit=site.audit(
+            user, "scan.upload", {"findings": len(result.findings)}, project=project))
         return {"id": scan_id, "url": f"/scans/{scan_id}", "findings": len(result.findings)}
 
     @r.get("/api/scans")
     def api_scans(user: Viewer, limit: Annotated[int, Query(ge=1, le=500)] = 50):
         """Stored scans, newest first, with their finding counts."""
-        return {"scans": [row | {"created_at": row["created_at"].isoformat(timespec="seconds")}
-                          for row in kb.scan_list(limit=limit)]}
+        return {"scans": site.json_rows(kb.scan_list(limit=limit))}
 
     @r.get("/api/scans/{scan_id}")
     def api_scan(scan_id: int, user: Viewer):
