@@ -370,8 +370,7 @@ class KnowledgeBase:
         """Values kept until the next incident write from any process (the write counter
         is in the database: one primary-key read), for figures that cost a pass over many
         incidents: the dashboard's, the incident count, search's term frequencies."""
-        generation = (self.meta(INCIDENTS_GENERATION) if conn is None else conn.execute(
-            select(kb_meta.c.value).where(kb_meta.c.key == INCIDENTS_GENERATION)).scalar())
+        generation = self.meta(INCIDENTS_GENERATION, conn)
         kept_for, values = self._remembered
         if kept_for != generation:
             values = {}
@@ -530,9 +529,12 @@ class KnowledgeBase:
 
     # -- settings ------------------------------------------------------------------------
 
-    def meta(self, key: str) -> str | None:
-        with self.engine.connect() as conn:
-            return conn.execute(select(kb_meta.c.value).where(kb_meta.c.key == key)).scalar()
+    def meta(self, key: str, conn=None) -> str | None:
+        """A setting, read on ``conn`` when given (saves a connection checkout)."""
+        if conn is None:
+            with self.engine.connect() as conn:
+                return self.meta(key, conn)
+        return conn.execute(select(kb_meta.c.value).where(kb_meta.c.key == key)).scalar()
 
     def set_meta(self, key: str, value: str) -> None:
         with db.write_transaction(self.engine) as conn:
