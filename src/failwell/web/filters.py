@@ -2,6 +2,7 @@
 their JSON twins: empty choices ("any" in a form) are dropped, unknown values refused."""
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Annotated
 
 from fastapi import Query
@@ -15,8 +16,10 @@ from failwell.taxonomy import load_catalog
 Many = Annotated[list[str], Query()]
 
 
+@cache
 def choices() -> dict[str, list[str]]:
-    """What each filter accepts, for the forms' drop-downs."""
+    """What each filter accepts, for the forms' drop-downs (built once: the catalog is
+    fixed for the process)."""
     catalog = load_catalog()
     return {"severity": [str(s) for s in Severity], "status": list(STATUSES),
             "pattern": sorted(catalog.patterns), "failure_mode": sorted(catalog.failure_modes)}
