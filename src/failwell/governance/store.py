@@ -157,19 +157,32 @@ class Governance:
         return GateStatus(slug, row["stage"], gate, statuses, lessons,
                           self.open_conditions(slug), self.history(slug))
 
-    def gate_lessons(self, project: Project, gate: Gate, limit: int = 3) -> list[Any]:
-        """Lessons of past incidents related to the project and tagged with a systemic
-        pattern this gate asks about, best first."""
-        from failwell.kb.lessons import lessons_for_text
-        from failwell.kb.store import Filters
+    def project_scans(self, project: Project) -> list[dict[str, Any]]:
+        """Every scan recorded against the project, oldest first: ``{"id", "result"}``."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(scans.c.id, scans.c.result).where(
+                scans.c.project == project.id).order_by(scans.c.id)).all()
+        return [{"id": r.id, "result": r.result} for r in rows]
 
-        hits: dict[str, Any] = {}
-        for pattern in dict.fromkeys(q.pattern for q in gate.questions):
-            for hit in lessons_for_text(self.kb, project.text(), limit=limit,
-                                        filters=Filters(patterns=[pattern])):
-                if hit.incident not in hits or hits[hit.incident].score < hit.score:
-                    hits[hit.incident] = hit
-        return sorted(hits.values(), key=lambda h: -h.score)[:limit]
+    def gate_lessons(self, project: Project, gate: Gate, limit: int = 3) -> list[Any]:
+        """Lessons of past incidents that fit this gate and this project, best first, each
+        with its reason (:class:`~failwell.governance.gate_lessons.GateLesson`).
+
+        The rule (details in :mod:`failwell.governance.gate_lessons`): an incident is shown
+        when its modality can apply to the project (an LLM-only or image-only incident is
+        never shown to a tabular project), when it fits the gate (a contributing factor
+        carries the pattern of one of the gate's questions, or the gate reviews scans and the
+        incident is mainly about a failure mode the project's scans found), and when it fits
+        the project: it is mainly about a failure mode the project has (found by its scans;
+        fairness when the project names protected groups; a declared proxy guard or latency
+        constraint where a gate question asks about it) or comes from the project's domain.
+        Ranked by those links, the gate questions it answers and the words it shares with
+        them; at most ``limit``, fewer when fewer fit.
+        """
+        from failwell.governance.gate_lessons import select_lessons
+
+        return select_lessons(self.kb, project, gate, scans=self.project_scans(project),
+                              datasheet=self.latest_card(project, "data"), limit=limit)
 
     def review(self, slug: str, gate_id: str, decision: str, rationale: str, *,
                reviewers: list[str], conditions_: list[str] = (),
