@@ -1,44 +1,34 @@
-"""Blameless-language check: precision and recall on labelled sentences, negation, the CLI.
+"""Blameless-language check: who does what, negations and mentions, the classifier, the CLI.
 
-``blameless_sentences.csv`` (154) was written first and the rules were developed against it;
-``blameless_heldout.csv`` (50) was written after the rules were frozen and never tuned on.
+Precision and recall are measured on the frozen set in ``tests/test_frozen_sets.py``; the
+labelled sets in ``tests/data`` and ``tests/data/tuning`` only train and tune.
 """
 
-import csv
 import json
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+import failwell.kb.blameless
 from failwell.cli import app
 from failwell.kb.blameless import check_sentence, lint, split_sentences
 
 DATA = Path(__file__).parent / "data"
 
 
-def precision_recall(name: str) -> tuple[float, float, int]:
-    with (DATA / name).open(encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    flagged = [(bool(check_sentence(r["sentence"])), r["label"] == "blame") for r in rows]
-    tp = sum(f and b for f, b in flagged)
-    fp = sum(f and not b for f, b in flagged)
-    fn = sum(b and not f for f, b in flagged)
-    return tp / (tp + fp), tp / (tp + fn), len(rows)
+def test_tuning_sets_train_the_shipped_classifier():
+    """The weights file names the tuning files it was trained on; none is a frozen set."""
+    import hashlib
+    import json
 
-
-def test_labelled_set_precision_and_recall():
-    precision, recall, n = precision_recall("blameless_sentences.csv")
-    assert n >= 150
-    assert precision >= 0.9 and recall >= 0.9
-
-
-def test_heldout_set_precision_and_recall():
-    precision, recall, n = precision_recall("blameless_heldout.csv")
-    assert n >= 50
-    # measured when frozen: precision 1.00, recall 0.88 (misses: sentence-initial first
-    # names not in the list, e.g. "Ingrid forgot to ...")
-    assert precision >= 0.9 and recall >= 0.85
+    weights = json.loads((Path(failwell.kb.blameless.__file__).with_name("data")
+                          / "blame_model.json").read_text())
+    root = Path(__file__).parents[1]
+    for line in weights["trained_on"]:
+        digest, name = line.split()
+        assert "frozen" not in name
+        assert hashlib.sha256((root / name).read_bytes()).hexdigest() == digest, name
 
 
 @pytest.mark.parametrize("sentence", [
@@ -50,9 +40,14 @@ def test_heldout_set_precision_and_recall():
     "Nobody was at fault.",
     "The alert failed to fire.",
     "The pipeline should have rejected the file.",
+    "On-call engineers should have read-only access to the model registry.",
+    "We avoid the phrase 'human error' because it ends the inquiry.",
+    "Amara noticed the drift and rolled back the release within ten minutes.",
+    "The user error rate rose from 0.3% to 2.1% after the form change.",
+    "The release manager did not skip any step that the process required.",
 ])
-def test_negations_and_system_subjects_are_not_flagged(sentence):
-    assert check_sentence(sentence) == []
+def test_negations_mentions_and_system_subjects_are_not_flagged(sentence):
+    assert check_sentence(sentence, model=False) == []
 
 
 @pytest.mark.parametrize("sentence,rule", [
@@ -61,10 +56,37 @@ def test_negations_and_system_subjects_are_not_flagged(sentence):
     ("Sarah should have reviewed the card.", "person-failed"),
     ("The analyst was careless.", "character"),
     ("It was the operator's fault.", "fault"),
+    ("Oluwaseun forgot to re-run the evaluation after the refresh.", "person-failed"),
+    ("Thandiwe merged the unreviewed threshold change.", "person-failed"),
+    ("You never checked the split.", "person-failed"),
+    ("If Priya had read the alert, none of this would have happened.",
+     "counterfactual-person"),
+    ("The wrong labels were applied by the night shift.", "passive-blame"),
+    ("The reviewer rubber-stamped the pull request.", "person-failed"),
+    ("The data loss was the result of an administrator error.", "error-label"),
 ])
 def test_blame_is_flagged_with_a_suggestion(sentence, rule):
-    (flag,) = check_sentence(sentence)
+    (flag,) = check_sentence(sentence, model=False)
     assert flag.rule == rule and flag.suggestion and flag.trigger.lower() in sentence.lower()
+
+
+def test_the_classifier_reads_blame_without_a_keyword_and_names_who():
+    pytest.importorskip("sentence_transformers")
+    sentence = "Kwame pushed the retrained model straight to prod on Friday night."
+    assert check_sentence(sentence, model=False) == []
+    (flag,) = check_sentence(sentence, model=True)
+    assert flag.rule == "reads-as-blame" and flag.person == "Kwame" and "p = " in flag.why
+    assert check_sentence("Kwame rolled back the release within ten minutes.",
+                          model=True) == []
+
+
+def test_work_is_linear_in_hostile_input():
+    import time
+
+    text = "the engineer failed to check while Marta merged the wrong change " * 20_000
+    start = time.perf_counter()
+    lint(text, model=False)
+    assert time.perf_counter() - start < 10  # 1.3 MB without a sentence break
 
 
 def test_markdown_front_matter_and_headings_are_skipped():
