@@ -10,7 +10,6 @@ from conftest import postmortem_text
 from failwell.errors import InputError
 from failwell.kb.classify import suggest
 from failwell.kb.lessons import lessons_for_scan, lessons_for_text
-from failwell.kb.library import load_library
 from failwell.kb.postmortem import from_markdown
 from failwell.kb.recurrence import related_incidents
 from failwell.kb.search import search
@@ -49,30 +48,35 @@ def test_bad_queries(kb):
     assert search(kb, "zzqx wvvk", mode="fulltext") == []
 
 
-def _precision_recall(cases):
-    tp = fp = total = 0
-    for text, truth in cases:
-        got = {s.id for s in suggest(text)}
-        tp, fp, total = tp + len(got & truth), fp + len(got - truth), total + len(truth)
-    return tp / (tp + fp), tp / total
-
-
-def test_suggestions_on_the_library_held_out_cases_and_clean_controls():
-    import json
-    from pathlib import Path
-
-    library = [(pm, pm.patterns | pm.failure_modes) for pm in load_library()]
-    precision, recall = _precision_recall(library)
-    assert precision >= 0.65 and recall >= 0.6  # tuned here: 0.69 / 0.63
-    rows = (Path(__file__).parent / "data" / "suggestion_heldout.jsonl").read_text()
-    held = [(r["text"], set(r["tags"])) for r in map(json.loads, rows.splitlines())]
-    precision, recall = _precision_recall(held)
-    assert precision >= 0.5 and recall >= 0.45  # never tuned on: 0.55 / 0.47
+def test_suggestions_ignore_the_timeline_and_stay_quiet_on_clean_controls():
+    timeline = ("- 2024-03-02: model retrained on new data\n- 2024-03-03: pager fired\n"
+                "- 2024-03-04: rollback completed\n")
+    assert suggest(timeline) == []
+    text = ("The loan model approved fewer applicants from two postcodes. The postcode stood "
+            "in for race, although race was never a feature.\n" + timeline)
+    modes = [s.id for s in suggest(text) if s.kind == "failure_mode"]
+    assert "proxy-feature" in modes and "silent-data-corruption" not in modes
     for text in ("We baked sourdough bread for the team picnic. The oven was preheated to "
                  "250 degrees. Everyone enjoyed the crust and the sunny weather.",
                  "The office moved to the third floor over the weekend. Desks were labelled "
                  "and the movers finished by Sunday evening."):
         assert [s for s in suggest(text) if s.kind == "failure_mode"] == []
+
+
+def test_suggestions_learn_from_the_tags_a_team_confirms(kb):
+    text = ("Our churn model scored every account the same after the feature store started "
+            "serving yesterday's values for one column. The stale column went unnoticed "
+            "for a month.")
+    before = {s.id: s.score for s in suggest(text, kb=kb)}
+    for i in range(4):
+        kb.add(from_markdown(postmortem_text(
+            f"stale-{i}", title=f"Stale feature values, case {i}",
+            summary="A feature store served stale values for one column and the model "
+                    f"scored every account the same (case {i}).",
+            modes=("data-quality",))))
+    after = {s.id: s.score for s in suggest(text, kb=kb)}
+    assert after.get("data-quality", 0) > before.get("data-quality", 0)
+    assert "data-quality" in after
 
 
 def test_suggestions_point_at_the_sentence_and_rules_work_without_embeddings():

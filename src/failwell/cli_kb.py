@@ -173,7 +173,7 @@ def incident_new(
     if kb.existing_ids([pm.id]):
         raise InputError(f"an incident with id {pm.id!r} already exists; choose another id or "
                          f"`failwell incident edit {pm.id}`.")
-    suggestions = [s for s in suggest(pm) if not s.already_tagged]
+    suggestions = [s for s in suggest(pm, kb=kb) if not s.already_tagged]
     interactive = from_file is None and fmt == "terminal"  # answering questions already
     accepted = [s for s in suggestions if accept_suggestions or (
         interactive and typer.confirm(f"Tag {s.kind.replace('_', ' ')} {s.id!r} "
@@ -389,18 +389,19 @@ def incident_suggest(
 
     _check_fmt(fmt)
     path = Path(source)
+    kb = _open(db)
     if path.is_file():
         text = _read_text(path)
         subject = from_markdown(text, source=source) if text.startswith("---\n") else text
     else:
-        subject = _open(db).get(source).postmortem
-    suggestions = suggest(subject)
+        subject = kb.get(source).postmortem
+    suggestions = suggest(subject, kb=kb)
     if fmt == "json":
         _print_json([s.to_dict() for s in suggestions])
         return
     for s in suggestions:
         done = " [dim](already tagged)[/]" if s.already_tagged else ""
-        console.print(f"{s.kind.replace('_', ' ')} [bold]{s.id}[/] {s.score} ({s.via}){done}\n"
+        console.print(f"{s.kind.replace('_', ' ')} [bold]{s.id}[/] p={s.score} ({s.via}){done}\n"
                       f"  {s.sentence!r}", highlight=False)
     if not suggestions:
         console.print("No suggestions.")
@@ -478,6 +479,11 @@ def _embed(kb) -> int:
     if not embeddings.available():
         err.print("[yellow]Semantic search is off: pip install 'failwell[embeddings]'.[/]")
         return 0
+    if not kb.missing_embeddings(limit=1):
+        return 0
+    # before the bar: the first use on a machine exports the model (about 10 s)
+    with err.status("Loading the embedding model"):
+        embeddings.encoder()
     with _progress("embedding") as bar:
         task = bar.add_task("", total=None)
         return kb.embed_missing(progress=lambda done, total: bar.update(

@@ -1,24 +1,33 @@
 """Suggest systemic patterns and failure modes for a postmortem; the author confirms.
 
-Two signals, each pointing at the sentence that triggered it:
+Only the sentences that explain the failure are read: the summary, the impact, how success
+was defined, failed assumptions, underestimated constraints, ignored signals, contributing
+factors and lessons. Timeline entries ("model retrained on new data", "pager fired") describe
+what happened when, not why, and are left out.
 
-* **embedding similarity** between every sentence of the postmortem and each catalog entry's
-  description and warning signs (the offline MiniLM model);
-* **rules**: phrases that name a failure mode outright ("bit flip", "simulator",
-  "engagement"), for when the wording is too short for an embedding to be sure.
+For every catalog entry a small logistic regression (``data/suggest_model.json``) turns the
+evidence into a probability that a reviewer would confirm the tag:
 
-A rule hit adds :data:`RULE_BONUS` to the entry's best similarity. Patterns are abstract, so
-their similarities run lower than failure modes'; each kind has its own floor and a cap on
-how many are suggested. Tuned on the starter library (precision 0.69, recall 0.63 over its
-43 confirmed tags); on 20 held-out incidents written before tuning
-(``tests/data/suggestion_heldout.jsonl``) precision 0.55, recall 0.47. Suggestions for an
-author to confirm, not labels.
+* how close the closest sentences come to the entry's description and warning signs
+  (all-MiniLM-L6-v2 embeddings), and the entry's rank among the others;
+* how much the most similar *confirmed* postmortems carry the tag: the tuning set shipped
+  with failwell (``data/suggest_examples.npz``) plus, with ``kb=``, every incident in the
+  knowledge base whose tags a person confirmed, so suggestions learn from a team's own tags;
+* phrase rules that name a failure mode outright ("bit flip", "click-through");
+* how often the tag is confirmed at all.
+
+The scorer, its thresholds and the example set are built by ``scripts/train_suggest_model.py``
+from the tuning sets only; figures on a frozen test set nobody here wrote are in README.md.
+Without the embeddings extra only the phrase rules run.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,9 +35,8 @@ import numpy as np
 from failwell.kb.postmortem import Postmortem
 from failwell.taxonomy import load_catalog
 
-FLOORS = {"failure_mode": 0.40, "pattern": 0.32}
-LIMITS = {"failure_mode": 2, "pattern": 2}
-RULE_BONUS = 0.15
+DATA = Path(__file__).with_name("data")
+NEIGHBOURS = 7  # confirmed postmortems that vote
 
 RULES: dict[str, str] = {
     # failure modes
@@ -53,6 +61,8 @@ RULES: dict[str, str] = {
     "prompt-injection": r"\b(prompt injection|jailbreak\w*|injected instructions)",
     "group-unfairness": r"\b(false positive rates? (differ|twice)|disparate impact"
                         r"|four-fifths)",
+    "proxy-feature": r"\b(proxy for (race|gender|sex|age|ethnicity)|stood in for (race|gender"
+                     r"|sex|age|ethnicity))",
     # systemic patterns
     "problem-misidentification": r"\b(success (was )?(defined|measured) (as|by)"
                                  r"|wrong (objective|question))",
@@ -64,6 +74,8 @@ RULES: dict[str, str] = {
                       r"|after launch)",
 }
 _COMPILED = {key: re.compile(rx, re.I) for key, rx in RULES.items()}
+FEATURES = ("probe_max", "probe_top2", "probe_rank", "neighbour_vote", "example_max", "rule",
+            "log_prior", "is_pattern", "is_pattern_x_probe_max", "is_pattern_x_vote")
 
 
 @dataclass
@@ -71,86 +83,222 @@ class Suggestion:
     kind: str  # "pattern" or "failure_mode"
     id: str
     name: str
-    score: float
+    score: float  # the probability that a reviewer confirms it
     sentence: str
-    via: str  # "embedding", "rule" or "embedding+rule"
+    via: str  # the strongest evidence: "catalog", "similar incidents", "rule" (or joined)
     already_tagged: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+# -- evidence -------------------------------------------------------------------------------
+
 def sentences(text: str) -> list[str]:
     parts = re.split(r"(?<=[.!?])\s+|\n+", text)
     return [p.strip() for p in parts if len(p.strip().split()) >= 3]
 
 
-def _entries() -> list[tuple[str, str, str, list[str]]]:
-    """(kind, id, name, probe texts) for every catalog entry."""
+_TIMELINE = re.compile(r"^\s*(?:[-*+]\s*)?(?:\d{4}-\d{2}(?:-\d{2})?|\d{1,2}:\d{2}|"
+                       r"T[+-]\d|day \d+|week \d+)\b", re.I)
+
+
+def evidence(subject: Postmortem | str) -> list[str]:
+    """The sentences that explain a failure: no timeline entries, no action items."""
+    if isinstance(subject, Postmortem):
+        parts = [subject.title, subject.summary, subject.impact, subject.success_definition,
+                 *subject.failed_assumptions, *subject.underestimated_constraints,
+                 *subject.ignored_signals, *(f.description for f in subject.contributing_factors),
+                 *(lesson.text for lesson in subject.lessons)]
+        return [s for p in parts if p and p.strip() for s in sentences(p)]
+    lines = [ln for ln in subject.splitlines() if not _TIMELINE.match(ln)]
+    return sentences("\n".join(lines))
+
+
+# -- the catalog, the examples and the scorer -------------------------------------------------
+
+@functools.cache
+def tags() -> tuple[tuple[str, str, str], ...]:
+    """(kind, id, name) of every catalog entry, in a fixed order."""
     catalog = load_catalog()
-    out = []
-    for kind, table in (("pattern", catalog.patterns), ("failure_mode", catalog.failure_modes)):
-        for entry in table.values():
-            probes = [f"{entry.name}. {entry.description}", *entry.warning_signs]
-            out.append((kind, entry.id, entry.name, probes))
-    return out
+    return tuple([("pattern", e.id, e.name) for e in catalog.patterns.values()]
+                 + [("failure_mode", e.id, e.name) for e in catalog.failure_modes.values()])
 
 
-_PROBE_CACHE: dict[str, Any] = {}
-
-
-def _probe_vectors(entries) -> tuple[np.ndarray, np.ndarray]:
+@functools.cache
+def _probes() -> tuple[np.ndarray, np.ndarray]:
     from failwell.kb import embeddings as emb
 
-    if "vectors" not in _PROBE_CACHE:
-        texts, owner = [], []
-        for i, (_, _, _, probes) in enumerate(entries):
-            texts += probes
-            owner += [i] * len(probes)
-        _PROBE_CACHE["vectors"] = (emb.encode(texts), np.array(owner))
-    return _PROBE_CACHE["vectors"]
+    catalog = load_catalog()
+    texts, owner = [], []
+    for i, (kind, tag, _) in enumerate(tags()):
+        entry = catalog.pattern(tag) if kind == "pattern" else catalog.failure_mode(tag)
+        probes = [f"{entry.name}. {entry.description}", *entry.warning_signs]
+        texts += probes
+        owner += [i] * len(probes)
+    return emb.encode(texts), np.array(owner)
 
 
-def suggest(subject: Postmortem | str, *, floors: dict[str, float] | None = None,
-            limits: dict[str, int] | None = None,
+@dataclass
+class Examples:
+    """Confirmed postmortems: one mean vector each, their sentence vectors and their tags."""
+    means: np.ndarray  # docs x dim
+    vectors: np.ndarray  # sentences x dim
+    owner: np.ndarray  # sentence -> doc
+    labels: np.ndarray  # docs x tags (bool)
+
+    def extend(self, means: np.ndarray, labels: np.ndarray) -> Examples:
+        """Add postmortems known by one vector each (the knowledge base's incidents)."""
+        start = len(self.means)
+        return Examples(np.vstack([self.means, means]), np.vstack([self.vectors, means]),
+                        np.concatenate([self.owner, np.arange(start, start + len(means))]),
+                        np.vstack([self.labels, labels]))
+
+
+@functools.cache
+def shipped_examples() -> Examples:
+    with np.load(DATA / "suggest_examples.npz") as data:
+        vectors = data["vectors"].astype(np.float32)
+        owner, labels = data["owner"], data["labels"].astype(bool)
+    means = np.vstack([_unit(vectors[owner == d].mean(0)) for d in range(len(labels))])
+    return Examples(means, vectors, owner, labels)
+
+
+@functools.cache
+def scorer() -> dict[str, Any]:
+    return json.loads((DATA / "suggest_model.json").read_text(encoding="utf-8"))
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / max(float(np.linalg.norm(v)), 1e-9)
+
+
+def features(vectors: np.ndarray, text: str, examples: Examples,
+             exclude: int | None = None) -> np.ndarray:
+    """tags x :data:`FEATURES` for one postmortem's sentence vectors. ``exclude`` drops one
+    example postmortem (itself, when scoring the training set)."""
+    probes, owner = _probes()
+    n_tags = len(tags())
+    is_pattern = np.array([kind == "pattern" for kind, _, _ in tags()], dtype=float)
+    sims = vectors @ probes.T
+    per_tag = np.column_stack([sims[:, owner == t].max(1) for t in range(n_tags)])
+    probe_max = per_tag.max(0)
+    probe_top2 = np.sort(per_tag, 0)[::-1][:2].mean(0)
+    rank = np.zeros(n_tags)
+    for mask in (is_pattern == 1, is_pattern == 0):
+        order = np.argsort(-probe_max[mask])
+        ranks = np.empty(mask.sum())
+        ranks[order] = np.arange(1, mask.sum() + 1)
+        rank[mask] = ranks
+    keep = np.ones(len(examples.means), bool)
+    if exclude is not None:
+        keep[exclude] = False
+    pool = np.flatnonzero(keep)
+    doc_sims = examples.means[pool] @ _unit(vectors.mean(0))
+    top = np.argsort(-doc_sims)[:NEIGHBOURS]
+    weight = np.maximum(doc_sims[top], 0) ** 3
+    vote = (examples.labels[pool][top] * weight[:, None]).sum(0) / max(weight.sum(), 1e-9)
+    sentence_keep = keep[examples.owner]
+    best = (vectors @ examples.vectors[sentence_keep].T).max(0) if len(vectors) else None
+    example_max = np.zeros(n_tags)
+    for t in range(n_tags):
+        mask = examples.labels[examples.owner[sentence_keep], t]
+        example_max[t] = best[mask].max() if best is not None and mask.any() else 0.0
+    rule = np.array([bool(_COMPILED.get(tag) and _COMPILED[tag].search(text))
+                     for _, tag, _ in tags()], dtype=float)
+    prior = np.log((examples.labels[pool].sum(0) + 1) / (len(pool) + 2))
+    return np.column_stack([probe_max, probe_top2, 1 / rank, vote, example_max, rule, prior,
+                            is_pattern, is_pattern * probe_max, is_pattern * vote])
+
+
+def probabilities(matrix: np.ndarray, model: dict[str, Any]) -> np.ndarray:
+    logits = matrix @ np.asarray(model["coef"]) + model["intercept"]
+    return 1 / (1 + np.exp(-logits))
+
+
+# -- suggestions ----------------------------------------------------------------------------
+
+def suggest(subject: Postmortem | str, *, kb=None, limits: dict[str, int] | None = None,
+            floors: dict[str, float] | None = None,
             use_embeddings: bool | None = None) -> list[Suggestion]:
-    """Patterns and failure modes the text points to, best first within each kind.
-    ``floors``/``limits`` override :data:`FLOORS` and :data:`LIMITS` per kind."""
-    floors = {**FLOORS, **(floors or {})}
-    limits = {**LIMITS, **(limits or {})}
+    """Patterns and failure modes the postmortem points to, best first within each kind.
+    ``kb`` adds the knowledge base's confirmed incidents to the examples; ``floors`` and
+    ``limits`` override the trained probability thresholds and the cap per kind."""
     from failwell.kb import embeddings as emb
 
-    text = subject.text() if isinstance(subject, Postmortem) else subject
+    model = scorer()
+    floors = {**model["thresholds"], **(floors or {})}
+    limits = {**model["limits"], **(limits or {})}
     tagged = (subject.patterns | subject.failure_modes) if isinstance(subject, Postmortem) \
         else set()
-    found = sentences(text)
+    found = evidence(subject)
     if not found:
         return []
-    entries = _entries()
-    best = np.full(len(entries), -1.0)
-    best_sentence = [""] * len(entries)
+    text = " ".join(found)
     use_embeddings = emb.available() if use_embeddings is None else use_embeddings
-    if use_embeddings:
-        probes, owner = _probe_vectors(entries)
-        sims = emb.encode(found) @ probes.T  # sentences x probes
-        for i in range(len(entries)):
-            block = sims[:, owner == i]
-            s_idx, _ = np.unravel_index(np.argmax(block), block.shape)
-            best[i], best_sentence[i] = float(block.max()), found[s_idx]
+    if not use_embeddings:
+        return _rules_only(found, tagged, limits)
+    vectors = emb.encode(found)
+    examples = shipped_examples()
+    if kb is not None:
+        examples = _with_knowledge_base(examples, kb)
+    matrix = features(vectors, text, examples)
+    probability = probabilities(matrix, model)
+    probes, owner = _probes()
+    sims = vectors @ probes.T
     out = []
-    for i, (kind, entry_id, name, _) in enumerate(entries):
-        rule_sentence = next((s for s in found if _COMPILED.get(entry_id)
-                              and _COMPILED[entry_id].search(s)), None)
-        score = max(best[i], 0.0) + (RULE_BONUS if rule_sentence else 0.0)
-        if rule_sentence and not use_embeddings:
-            score = max(score, floors[kind])  # rules alone still suggest
-        if score < floors[kind]:
+    for i, (kind, tag, name) in enumerate(tags()):
+        if probability[i] < floors[kind]:
             continue
-        via = "embedding+rule" if rule_sentence and best[i] >= floors[kind] - RULE_BONUS else (
-            "rule" if rule_sentence else "embedding")
-        out.append(Suggestion(kind=kind, id=entry_id, name=name, score=round(min(score, 1.0), 3),
-                              sentence=rule_sentence or best_sentence[i], via=via,
-                              already_tagged=entry_id in tagged))
+        rule_sentence = next((s for s in found if _COMPILED.get(tag)
+                              and _COMPILED[tag].search(s)), None)
+        via = [label for label, on in (("catalog", matrix[i, 2] == 1.0),
+                                       ("similar incidents", matrix[i, 3] >= 0.5),
+                                       ("rule", rule_sentence is not None)) if on]
+        sentence = rule_sentence or found[int(np.argmax(sims[:, owner == i].max(1)))]
+        out.append(Suggestion(kind=kind, id=tag, name=name, score=round(float(probability[i]), 3),
+                              sentence=sentence, via="+".join(via) or "catalog",
+                              already_tagged=tag in tagged))
     ranked = sorted(out, key=lambda s: -s.score)
     return [s for kind in ("failure_mode", "pattern")
             for s in [x for x in ranked if x.kind == kind][:limits[kind]]]
+
+
+def _rules_only(found: list[str], tagged: set[str], limits: dict[str, int]) -> list[Suggestion]:
+    out = []
+    for kind, tag, name in tags():
+        hit = next((s for s in found if _COMPILED.get(tag) and _COMPILED[tag].search(s)), None)
+        if hit:
+            out.append(Suggestion(kind, tag, name, 0.5, hit, "rule", tag in tagged))
+    return [s for kind in ("failure_mode", "pattern")
+            for s in [x for x in out if x.kind == kind][:limits[kind]]]
+
+
+def _with_knowledge_base(examples: Examples, kb) -> Examples:
+    """The incidents people tagged: their vectors and tags (not the imported corpus, whose
+    tags are mapped, nor the starter library, which the shipped examples hold)."""
+    from sqlalchemy import select
+
+    from failwell.kb.schema import embeddings, incident_tags, incidents
+    from failwell.kb.search import vector_index
+
+    vector_index(kb)  # embeds a few new incidents on the spot
+    index = {tag: i for i, (_, tag, _) in enumerate(tags())}
+    with kb.engine.connect() as conn:
+        rows = conn.execute(
+            select(incidents.c.id, embeddings.c.vector, incident_tags.c.tag)
+            .join(embeddings, embeddings.c.incident_id == incidents.c.id)
+            .join(incident_tags, incident_tags.c.incident_id == incidents.c.id)
+            .where(incidents.c.source.notin_(["genai-incidents", "library"]))).all()
+    vectors: dict[int, bytes] = {}
+    labels: dict[int, np.ndarray] = {}
+    for incident_id, vector, tag in rows:
+        vectors[incident_id] = vector
+        labels.setdefault(incident_id, np.zeros(len(index), bool))
+        if tag in index:
+            labels[incident_id][index[tag]] = True
+    if not vectors:
+        return examples
+    ids = sorted(vectors)
+    means = np.vstack([np.frombuffer(vectors[i], dtype=np.float32) for i in ids])
+    return examples.extend(means, np.vstack([labels[i] for i in ids]))
