@@ -312,6 +312,11 @@ def incident_show(
         console.print(pm.summary, highlight=False)
         if stored.attribution:
             console.print(f"[dim]Source: {stored.attribution}[/]", highlight=False)
+        from failwell.kb.events import links_for
+
+        for link in links_for(_open(db), incident_id):
+            console.print(f"[dim]Same event as {link['id']} (shares "
+                          f"{', '.join(link['names'])})[/]", highlight=False)
 
 
 @incident_app.command("list")
@@ -432,7 +437,9 @@ def kb_search(
         return
     table = Table("score", "id", "title", "severity", "occurred")
     for h in hits:
-        table.add_row(f"{h.score:.4f}", h.id, h.title, h.severity, h.occurred or "")
+        title = h.title + (f"\n[dim]same event as {', '.join(h.same_event)}[/]"
+                           if h.same_event else "")
+        table.add_row(f"{h.score:.4f}", h.id, title, h.severity, h.occurred or "")
     console.print(table)
 
 
@@ -484,10 +491,17 @@ def _embed(kb) -> int:
     # before the bar: the first use on a machine exports the model (about 10 s)
     with err.status("Loading the embedding model"):
         embeddings.encoder()
-    with _progress("embedding") as bar:
-        task = bar.add_task("", total=None)
-        return kb.embed_missing(progress=lambda done, total: bar.update(
-            task, completed=done, total=total))
+    try:
+        with _progress("embedding") as bar:
+            task = bar.add_task("", total=None)
+            return kb.embed_missing(progress=lambda done, total: bar.update(
+                task, completed=done, total=total))
+    except KeyboardInterrupt:
+        # every finished batch is committed: the next run picks up the rest
+        left = len(kb.missing_embeddings())
+        err.print(f"[yellow]Interrupted; {left} incident(s) still without a vector: "
+                  "`failwell kb embed` continues from there.[/]")
+        raise typer.Exit(130) from None
 
 
 @kb_app.command("embed")

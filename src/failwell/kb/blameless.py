@@ -43,7 +43,7 @@ engineer engineers developer developers dev devs programmer programmers coder co
 operator operators analyst analysts scientist scientists researcher researchers reviewer
 reviewers approver approvers manager managers lead leads intern interns labeller labellers
 labeler labelers annotator annotators rater raters contractor contractors vendor vendors
-modeller modellers modeler modelers sre sres pm pms po trainer trainers person people
+modeller modellers modeler modelers sre sres pm pms po trainer trainers person
 member members technician technicians admin admins administrator administrators owner
 owners officer officers director directors executive executives exec execs vp cto ceo cio
 head architect architects designer designers tester testers qa staff staffer team teams
@@ -55,7 +55,7 @@ partner partners department ops devops mlops legal compliance management leaders
 committee board boss bosses supervisor supervisors lawyer lawyers attorney attorneys
 recruiter recruiters underwriter underwriters moderator moderators auditor auditors
 accountant accountants specialist specialists coordinator coordinators expert experts
-user users customer customers client clients sponsor sponsors steward stewards
+sponsor sponsors steward stewards
 statistician statisticians intern programmer freelancer freelancers outsourcer
 newcomer newcomers hire hires juniors junior seniors senior someone somebody whoever
 dba dbas official officials minister ministers radiographer radiographers firm council
@@ -241,9 +241,14 @@ def _is_person_word(word: str, position: int, prev_word: str, next_word: str,
         return position == 0 and bool(_VERBISH.match(next_word.lower()))
     if not word[0].isupper():  # chat style, all lower case: "dmitri changed the map"
         return chat and lowered in first_names() and bool(_VERBISH.match(next_word.lower()))
-    if (word.isupper() and len(word) > 1 and lowered != "qa") or lowered in _FUNCTION:
+    if lowered != "qa" and ((word.isupper() and len(word) > 1) or (word[:-1].isupper()
+                            and len(word) > 2) or any(c.isdigit() for c in word)):
+        return False  # GPU, CPUs, GPT-4o: things
+    if lowered in _FUNCTION:
         return False
-    if lowered in first_names():
+    if lowered in first_names():  # "Weeks of training" is not Ms Weeks
+        if position == 0 and lowered in _common_words():
+            return bool(_VERBISH.match(next_word.lower())) or next_word[:1].isupper()
         return prev_word.lower() not in {"the", "a", "an"}
     if position == 0:  # a rare word acting at the start: "Bongani disabled the canary"
         return (_VERBISH.match(next_word.lower()) is not None and lowered not in
@@ -275,7 +280,8 @@ def people(clause: str) -> list[tuple[int, int, str]]:
     for i, m in enumerate(words):
         next_word = words[i + 1].group(0) if i + 1 < len(words) else ""
         prev_word = words[i - 1].group(0) if i else ""
-        if next_word.lower() in THINGS and not m.group(0).endswith(("'s", "’s", "s'")):
+        if (next_word.lower() in THINGS or next_word.lower() in NOT_PERSON) and \
+                not m.group(0).endswith(("'s", "’s", "s'")):
             continue
         sentence_start = i == 0 or clause[:m.start()].rstrip().endswith(("\"", "(", "-", ","))
         if _is_person_word(m.group(0), 0 if sentence_start else i, prev_word, next_word,
@@ -527,11 +533,22 @@ def lint(text: str, *, model: bool | None = None) -> list[Flag]:
 
 MAX_MODEL_SENTENCES = 5000  # per document: bounded work; past it the rules still run
 
+_OBJECT_VERB = re.compile(r"(?:[\w-]+ed|told|sent|left|kept|let|made|gave|took|hit|put|"
+                          r"asked|paged|telling|asking|paging|ignoring|ignores|ignore)$")
+_ACCUSING = re.compile(r"(?:blamed|faulted|accused|critici[sz]ed|singled|scapegoated|"
+                       r"reprimanded|disciplined|fired|sacked)$")
+
+
 def names_someone(sentence: str) -> bool:
-    """Does the sentence name a person, a role or a group, or address "you", other than as
-    the one who fixed or found the problem ("Kwame rolled back the release")?"""
+    """Does the sentence name a person, a role or a group as someone who acts, or address
+    "you"? Not when the person is only the object ("the model ignored night shifts") or the
+    one who fixed or found the problem ("Kwame rolled back the release")."""
     for clause in _clauses(sentence):
-        for _, end, _ in people(clause):
+        for start, end, _ in people(clause):
+            before = clause[max(0, start - 40):start].lower().split()[-2:]
+            if any(_OBJECT_VERB.match(w) and not _ACCUSING.match(w)
+                   for w in before if w not in {"the", "a", "an", "our", "their"}):
+                continue
             if not REMEDIAL.match(clause[end:].lstrip(" ,'’s").removeprefix("quickly ")):
                 return True
     return False

@@ -14,7 +14,7 @@ Filters (pattern, failure mode, severity, project, dates...) apply to every mode
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -27,6 +27,7 @@ from failwell.kb.store import Filters, KnowledgeBase
 Mode = Literal["combined", "fulltext", "semantic"]
 MODES = ("combined", "fulltext", "semantic")
 RRF_K = 60
+PROTECT = 2  # the first hits of either ranking stay in front (see fuse)
 CANDIDATES = 100  # per ranking, before fusion
 
 _STOPWORDS = frozenset(
@@ -46,6 +47,7 @@ class Hit:
     source: str
     fulltext_rank: int | None = None
     semantic_similarity: float | None = None
+    same_event: list[str] = field(default_factory=list)  # corpus records folded into this hit
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -276,9 +278,25 @@ def _passing(kb: KnowledgeBase, ids: np.ndarray | None, filters: Filters) -> np.
         return np.fromiter(conn.execute(query).scalars(), dtype=np.int64)
 
 
+def fuse(lexical: list[tuple[int, float]], meaning: list[tuple[int, float]],
+         k: int = RRF_K, protect: int = PROTECT) -> list[int]:
+    """One ranking from two: reciprocal rank fusion, except that the first ``protect`` hits
+    of each ranking stay in front (ordered among themselves by fusion), so a result one
+    ranking is sure of is not pushed out by results both rankings find middling."""
+    fused: dict[int, float] = {}
+    for ranking in (lexical, meaning):
+        for rank, (row_id, _) in enumerate(ranking, start=1):
+            fused[row_id] = fused.get(row_id, 0.0) + 1.0 / (k + rank)
+    order = sorted(fused, key=lambda i: -fused[i])
+    heads = {row_id for ranking in (lexical, meaning) for row_id, _ in ranking[:protect]}
+    return [i for i in order if i in heads] + [i for i in order if i not in heads]
+
+
 def search(kb: KnowledgeBase, query: str, filters: Filters | None = None, *,
-           mode: Mode = "combined", limit: int = 10) -> list[Hit]:
-    """The incidents that best match ``query``; ``mode`` picks the ranking."""
+           mode: Mode = "combined", limit: int = 10, fold: bool = True) -> list[Hit]:
+    """The incidents that best match ``query``; ``mode`` picks the ranking. With ``fold``,
+    corpus records of the same real event as a curated postmortem in the results are shown
+    inside that postmortem's hit (``same_event``) instead of beside it."""
     if mode not in MODES:
         raise InputError(f"search mode {mode!r} is not one of {', '.join(MODES)}.")
     if not query.strip():
@@ -292,32 +310,64 @@ def search(kb: KnowledgeBase, query: str, filters: Filters | None = None, *,
     else:  # one after the other: run side by side they were slower on 2 cores
         lexical = fulltext(kb, query, filters)
         meaning = semantic(kb, query, filters)
-    fused: dict[int, float] = {}
-    for ranking in (lexical, meaning):
-        for rank, (row_id, _) in enumerate(ranking, start=1):
-            fused[row_id] = fused.get(row_id, 0.0) + 1.0 / (RRF_K + rank)
     if mode == "fulltext":
         order = [i for i, _ in lexical]
     elif mode == "semantic":
         order = [i for i, _ in meaning]
     else:
-        order = sorted(fused, key=lambda i: -fused[i])
-    order = order[:limit]
+        order = fuse(lexical, meaning)
+    head, rest = order[:max(3 * limit, 30)], order[max(3 * limit, 30):]
+    rows = _rows(kb, head)
+    folded = _fold_same_events(kb, head, rows) if fold else {}
+    order = [i for i in head + rest if i not in folded.get("into", {})][:limit]
+    rows.update(_rows(kb, [i for i in order if i not in rows]))
     lexical_rank = {row_id: r for r, (row_id, _) in enumerate(lexical, start=1)}
+    lexical_score = dict(lexical)
     similarity = dict(meaning)
-    rows = _rows(kb, order)
+    position = {row_id: r for r, row_id in enumerate(order, start=1)}
     hits = []
     for row_id in order:
         row = rows[row_id]
-        score = fused[row_id] if mode == "combined" else (
-            similarity[row_id] if mode == "semantic" else dict(lexical)[row_id])
+        score = (1.0 / position[row_id] if mode == "combined" else
+                 similarity[row_id] if mode == "semantic" else lexical_score[row_id])
         hits.append(Hit(id=row.slug, title=row.title, score=round(score, 6),
                         severity=row.severity, project=row.project,
                         occurred=row.occurred.isoformat() if row.occurred else None,
                         source=row.source, fulltext_rank=lexical_rank.get(row_id),
                         semantic_similarity=(round(similarity[row_id], 4)
-                                             if row_id in similarity else None)))
+                                             if row_id in similarity else None),
+                        same_event=[rows[c].slug for c in folded.get("by", {}).get(row_id, [])]))
     return hits
+
+
+def _fold_same_events(kb: KnowledgeBase, head: list[int], rows: dict[int, Any]) -> dict:
+    """{"into": {corpus id: curated id}, "by": {curated id: [corpus ids]}} for the corpus
+    records in ``head`` that tell the same event as a curated postmortem in it. The curated
+    hit moves up to the better of the two places."""
+    from failwell.kb.events import CORPUS, same_event
+
+    curated = [i for i in head if i in rows and rows[i].source != CORPUS]
+    corpus = [i for i in head if i in rows and rows[i].source == CORPUS]
+    index = kb.vector_cache
+    if not curated or not corpus or index is None:
+        return {}
+    where = {int(r): p for p, r in enumerate(index.ids)}
+    similarity = {}
+    for a in curated:
+        for b in corpus:
+            if a in where and b in where:
+                similarity[(a, b)] = float(index.matrix[where[a]] @ index.matrix[where[b]])
+    into: dict[int, int] = {}
+    by: dict[int, list[int]] = {}
+    for a, b, _ in same_event(kb, list(similarity), similarity):
+        if b not in into:
+            into[b] = a
+            by.setdefault(a, []).append(b)
+    for a, merged in by.items():  # the curated hit takes the best place of its group
+        best = min(head.index(i) for i in [a, *merged])
+        head.remove(a)
+        head.insert(best, a)
+    return {"into": into, "by": by}
 
 
 def _rows(kb: KnowledgeBase, ids: list[int]) -> dict[int, Any]:

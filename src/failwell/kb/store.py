@@ -7,6 +7,7 @@ gives back exactly what was imported) plus the columns and child rows that queri
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Sequence
@@ -28,7 +29,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from failwell.errors import InputError, NotFoundError, PublishBlockedError, did_you_mean
+from failwell.errors import (
+    FailwellError,
+    InputError,
+    NotFoundError,
+    PublishBlockedError,
+    did_you_mean,
+)
 from failwell.kb import db
 from failwell.kb.postmortem import Postmortem, from_markdown, to_markdown
 from failwell.kb.schema import (
@@ -236,8 +243,9 @@ class KnowledgeBase:
         now = db.utc_now()
         with db.write_transaction(self.engine) as conn:
             row = conn.execute(select(incidents.c.id, incidents.c.status, incidents.c.source,
-                                      incidents.c.published_at, incidents.c.publish_override
-                                      ).where(incidents.c.slug == pm.id)).first()
+                                      incidents.c.published_at, incidents.c.publish_override,
+                                      incidents.c.markdown).where(incidents.c.slug == pm.id)
+                               ).first()
             if row is None:
                 raise self._not_found(pm.id)
             values = self._incident_row(pm, markdown, now)
@@ -245,7 +253,7 @@ class KnowledgeBase:
                 raise InputError(f"{pm.id}: use `failwell incident publish {pm.id}` to publish "
                                  "(it runs the blameless-language check first).")
             if pm.status == "published":
-                _check_published_edit(pm, row.publish_override)
+                _check_published_edit(pm, row.publish_override, row.markdown)
             conn.execute(update(incidents).where(incidents.c.id == row.id).values(values))
             for table in (incident_tags, lessons, action_items, embeddings):
                 conn.execute(delete(table).where(table.c.incident_id == row.id))
@@ -499,14 +507,23 @@ class KnowledgeBase:
     def embed_missing(self, *, batch_size: int = 256,
                       progress: Callable[[int, int], None] | None = None) -> int:
         """Embed every incident that has no vector yet, committing batch by batch, so an
-        interrupted run resumes where it stopped. ``progress(done, total)``."""
+        interrupted run resumes where it stopped (losing at most one uncommitted batch).
+        ``progress(done, total)``, also within a batch as the model gets through it."""
         from failwell.kb import embeddings as emb
 
         todo = self.missing_embeddings()
         done = 0
+
+        def step(n: int) -> None:
+            nonlocal done
+            done += n
+            if progress:
+                progress(done, len(todo))
+
         for start in range(0, len(todo), batch_size):
             chunk = todo[start:start + batch_size]
-            vectors = emb.encode([t for _, t in chunk])
+            done = start
+            vectors = emb.encode([t for _, t in chunk], progress=step)
             with db.write_transaction(self.engine) as conn:
                 present = set(conn.execute(select(embeddings.c.incident_id).where(
                     embeddings.c.incident_id.in_([i for i, _ in chunk]))).scalars())
@@ -515,7 +532,7 @@ class KnowledgeBase:
                 if rows:
                     conn.execute(insert(embeddings), rows)
                     bump_generation(conn, VECTORS_GENERATION)
-            done += len(chunk)
+            done = start + len(chunk)
             if progress:
                 progress(done, len(todo))
         return len(todo)
@@ -541,11 +558,16 @@ class KnowledgeBase:
             conn.execute(_upsert_meta(conn, key, value, value))
 
 
-def _check_published_edit(pm: Postmortem, stored_override: str | None) -> None:
-    from failwell.kb.blameless import lint
+def _check_published_edit(pm: Postmortem, stored_override: str | None,
+                          stored_markdown: str) -> None:
+    """Only sentences the edit adds are checked: wording that was published stays, even
+    when a newer version of the check would flag it."""
+    from failwell.kb.blameless import lint, split_sentences
 
     accepted = {f["sentence"] for f in (json.loads(stored_override)["flags"]
                                         if stored_override else [])}
+    with contextlib.suppress(FailwellError):
+        accepted |= set(split_sentences(from_markdown(stored_markdown).text()))
     added = [f for f in lint(pm.text()) if f.sentence not in accepted]
     if added:
         raise PublishBlockedError(
