@@ -11,8 +11,10 @@
   texts would take an hour on this CPU, and search costs the same either way). p50/p95 of
   ``search()`` per mode, query embedding included, warm (after the first query loads the
   vectors); on SQLite, and on PostgreSQL when FAILWELL_TEST_PG names a server.
-* Quality: 40 queries written as paraphrases, each with its relevant incidents fixed by a
-  title pattern over the corpus or a starter-library id; recall@5 and MRR per mode.
+* Quality: recall@5 and MRR@10 per mode on three query sets (our own 40 below; 50 tuning
+  queries and 70 frozen queries written by others, ``tests/data``), each with the full
+  corpus loaded and on the starter library alone; and the same-event links of the library
+  cases against the frozen links.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from failwell.kb.search import search
 from failwell.kb.store import Filters, KnowledgeBase
 from failwell.kb.transfer import import_genai_incidents
 
+ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(__file__).resolve().parent / ".cache"
 TARGET_ROWS = 100_000
 
@@ -170,21 +173,65 @@ def relevant_ids(kb: KnowledgeBase) -> list[set[str]]:
     return out
 
 
+QUERY_SETS = {  # name -> (file or None for the 40 above, who wrote it)
+    "own 40": None,
+    "tuning 50": ROOT / "tests/data/tuning/search_queries.jsonl",
+    "frozen 70": ROOT / "tests/data/frozen/search_queries.jsonl",
+}
+
+
+def query_sets(kb: KnowledgeBase) -> dict[str, list[tuple[str, set[str]]]]:
+    from failwell.kb.quality import load_queries
+
+    own = [(q, ids) for (q, _, _), ids in zip(QUERIES, relevant_ids(kb), strict=True)]
+    return {name: own if path is None else load_queries(path)
+            for name, path in QUERY_SETS.items()}
+
+
+def library_only(queries: list[tuple[str, set[str]]], library: set[str]):
+    """The queries with a library answer, judged on the library cases alone."""
+    return [(q, ids & library) for q, ids in queries if ids & library]
+
+
 def bench_quality() -> None:
+    """recall@5 / MRR@10 per mode on each query set, with the corpus and on the starter
+    library alone; and the same-event links of the library cases against the frozen set."""
+    from failwell.kb.events import links_for
+    from failwell.kb.library import load_library
+    from failwell.kb.quality import evaluate
+
     kb = KnowledgeBase.open(corpus_db())
-    truth = relevant_ids(kb)
-    empty = [q for (q, _, _), ids in zip(QUERIES, truth, strict=True) if not ids]
-    assert not empty, f"queries without relevant incidents: {empty}"
-    print(f"search quality: {len(QUERIES)} queries over {kb.count()} incidents")
-    for mode in ("fulltext", "semantic", "combined"):
-        recalls, rrs = [], []
-        for (query, _, _), ids in zip(QUERIES, truth, strict=True):
-            ranked = [h.id for h in search(kb, query, mode=mode, limit=10)]
-            top5 = ranked[:5]
-            recalls.append(len(ids & set(top5)) / min(len(ids), 5))
-            rrs.append(next((1 / r for r, i in enumerate(ranked, 1) if i in ids), 0.0))
-        print(f"  {mode:9s} recall@5 {np.mean(recalls):.3f}   MRR@10 {np.mean(rrs):.3f}")
+    library = {pm.id for pm in load_library()}
+    alone = KnowledgeBase.open(f"sqlite:///{CACHE / 'kb-library.sqlite'}")
+    print(f"search quality over {kb.count()} incidents (library + genai-incidents) and over "
+          f"the {alone.count()} library cases alone; recall@5 / MRR@10")
+    print(f"  {'query set':24s} {'n':>3s}  {'full text':>13s}  {'semantic':>13s}  "
+          f"{'combined':>13s}  combined >= best single")
+    for name, queries in query_sets(kb).items():
+        for label, store, qs in (("with corpus", kb, queries),
+                                 ("library alone", alone, library_only(queries, library))):
+            if not qs:
+                continue
+            r = evaluate(store, qs)
+            best = max(("fulltext", "semantic"), key=lambda m: r[m].recall_at_5)
+            ok = all(r["combined"].recall_at_5 >= r[m].recall_at_5 - 1e-9 and
+                     r["combined"].mrr_at_10 >= r[m].mrr_at_10 - 1e-9
+                     for m in ("fulltext", "semantic"))
+            cells = "  ".join(f"{r[m].recall_at_5:.3f} / {r[m].mrr_at_10:.3f}"
+                              for m in ("fulltext", "semantic", "combined"))
+            print(f"  {name + ', ' + label:24s} {len(qs):3d}  {cells}  "
+                  f"{'yes' if ok else 'no (best: ' + best + ')'}")
+    truth = {r["library"]: set(r["corpus"]) for r in map(
+        __import__("json").loads, (ROOT / "tests/data/frozen/same_event.jsonl").read_text()
+        .splitlines())}
+    found = {slug: {link["id"] for link in links_for(kb, slug)} for slug in truth}
+    tp = sum(len(found[s] & truth[s]) for s in truth)
+    predicted, actual = sum(map(len, found.values())), sum(map(len, truth.values()))
+    print(f"same-event links of the {len(truth)} library cases (frozen): {predicted} found, "
+          f"{tp} right, of {actual} true links (precision "
+          f"{tp / max(predicted, 1):.2f}, recall {tp / max(actual, 1):.2f})")
     kb.close()
+    alone.close()
 
 
 def grow_to(kb: KnowledgeBase, source: KnowledgeBase, target: int) -> None:
