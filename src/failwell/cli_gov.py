@@ -119,6 +119,8 @@ def gate_status(slug: Annotated[str, typer.Argument(help="Project id.")], db: Db
         for hit in status.lessons:
             for lesson in hit.lessons:
                 console.print(f"  • {lesson['text']} [dim]({hit.incident})[/]", highlight=False)
+            if getattr(hit, "reason", ""):
+                console.print(f"    [dim]why here: {hit.reason}[/]", highlight=False)
 
 
 @gate_app.command("review")
