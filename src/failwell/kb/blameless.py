@@ -85,16 +85,21 @@ summary impact lessons lesson action actions mitigation detection resolution bac
 """.split())
 
 FAILURE_VERBS = (
-    r"failed to|fail to|neglected|neglect to|forgot|forgotten|forget to|ignored|ignore[sd]?|"
-    r"skipped|skip|missed|overlooked|disregarded|botched|bungled|mishandled|misconfigured|"
+    r"failed to|fail to|neglected|neglect to|forgot|forgotten|forget to|ignored|ignores|"
+    r"skipped|missed|overlooked|disregarded|botched|bungled|mishandled|misconfigured|"
     r"misread|misjudged|misjudg(?:ed|ing)|mislabell?ed|messed up|screwed up|fouled up|broke|"
     r"rushed|hastily|blindly|carelessly|sloppily|recklessly|didn't bother|did not bother|"
     r"couldn't be bothered|could not be bothered|made an? (?:\w+ )?(?:mistake|error|blunder)|"
-    r"(?:should|shouldn't|should not|ought to|could|could've|should've) (?:have )?"
+    r"(?:should|shouldn't|should not|ought to|should've) (?:have )?"
     r"(?:been (?:more )?)?(?:[\w-]+ed|\w+en|\w+wn|done|run|seen|caught|made|known|put|set|read|"
     r"sent|built|kept|found|thought|told|asked|stopped|careful)|"
-    r"was supposed to|were supposed to|(?:did not|didn't|never|wouldn't|would not|"
-    r"refused to|chose not to|decided not to|opted not to) \w+|"
+    r"(?:could|could've) (?:have )?(?:easily )?(?:caught|prevented|avoided|stopped|noticed|"
+    r"spotted|flagged|checked)|"
+    r"was supposed to|were supposed to|(?:refused to|chose not to|opted not to) \w+|"
+    r"(?:did not|didn't|never|wouldn't|would not) (?:even |once |bother to )?(?:check|test|"
+    r"verify|review|read|look|notice|follow|tell|inform|escalate|update|validate|monitor|ask|"
+    r"consult|document|flag|communicate|respond|wait|listen|heed|double-check|confirm|"
+    r"report|mention|run|care|think|bother)\w*|"
     r"(?:signed off|approved|merged|shipped|deployed|pushed|released|launched|published)"
     r"(?: \w+){0,4} without|without (?:any )?(?:review|reviewing|testing|checking|asking|"
     r"telling|reading|looking|validating|approval)"
@@ -120,6 +125,8 @@ REMEDIAL = re.compile(
     r"discover(?:ed)?|replac(?:ed)?|remov(?:ed)?|correct(?:ed)?|patch(?:ed)?|diagnos(?:ed)?|"
     r"identifi(?:ed)?|trac(?:ed)?|investigat(?:ed)?|restor(?:ed)?|mitigat(?:ed)?|warn(?:ed)?|"
     r"quarantin(?:ed)?|block(?:ed)?|stopp(?:ed)?|halt(?:ed)?|disabl(?:ed)?|pull(?:ed)?|"
+    r"drain(?:ed)?|reschedul(?:ed)?|isolat(?:ed)?|evict(?:ed)?|cordon(?:ed)?|throttl(?:ed)?|"
+    r"re-?ran|rotat(?:ed)?|revok(?:ed)?|purg(?:ed)?|rebuil[dt]|"
     r"retract(?:ed)?|question(?:ed)?|asked|documented|wrote up|filed)\b", re.I)
 NEGATORS = re.compile(
     r"\b(?:not|no|never|nobody|none|neither|without|rather than|instead of|calling|call|"
@@ -357,6 +364,8 @@ def _person_before(clause: str, start: int, found: list[tuple[int, int, str]]
     before = [w for w in before if w not in {"the", "a", "an", "our", "their", "his", "her"}]
     if before and (before[-1].endswith("ing") or before[-1] in _OBJECT_OF):
         return None  # "blaming the operator", "for the engineer": not the agent
+    if before and before[-1] in {"that", "which", "whom"}:
+        return None  # "the service that Anders's team operates returned ...": the service
     between = clause[e:start].lower()
     if re.search(r"\b(?:the|a|an|its|this|that) (?:\w+ )?(?:" + "|".join(
             sorted(w for w in NOT_PERSON if len(w) > 3)) + r")s?\b(?! by)", between):
@@ -489,7 +498,9 @@ def _negated_subject(clause: str, who: str) -> bool:
 
 # Verbs a person undergoes rather than does ("users received incorrect notices").
 _UNDERGOES = re.compile(r"\b(?:received|receive|got|saw|see|experienced|encountered|faced|"
-                        r"were shown|were given|was shown|was given|lost|suffered|hit)\b", re.I)
+                        r"were shown|were given|was shown|was given|lost|suffered|hit|"
+                        r"affected|impacted|notified|contacted|charged|billed|denied|sent)\b",
+                        re.I)
 
 
 # -- documents -----------------------------------------------------------------------------
