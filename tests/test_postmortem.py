@@ -8,8 +8,9 @@ from typer.testing import CliRunner
 
 from failwell.cli import app
 from failwell.errors import InputError, UnknownIdError
-from failwell.kb.blameless import first_names, lint
+from failwell.kb.blameless import lint
 from failwell.kb.library import load_library
+from failwell.kb.people import first_names
 from failwell.kb.postmortem import from_markdown, to_markdown
 
 LIBRARY = resources.files("failwell").joinpath("kb", "library")
