@@ -297,7 +297,8 @@ def incident_show(
 ) -> None:
     """Print a postmortem: its Markdown (default), JSON, or a terminal summary."""
     _check_fmt(fmt, ("md", "json", "terminal"))
-    stored = _open(db).get(incident_id)
+    kb = _open(db)
+    stored = kb.get(incident_id)
     if fmt == "md":
         sys.stdout.write(stored.markdown)
     elif fmt == "json":
@@ -314,7 +315,7 @@ def incident_show(
             console.print(f"[dim]Source: {stored.attribution}[/]", highlight=False)
         from failwell.kb.events import links_for
 
-        for link in links_for(_open(db), incident_id):
+        for link in links_for(kb, incident_id):
             console.print(f"[dim]Same event as {link['id']} (shares "
                           f"{', '.join(link['names'])})[/]", highlight=False)
 

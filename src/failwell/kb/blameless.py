@@ -242,10 +242,19 @@ def check_sentence(sentence: str, *, model: bool | None = None) -> list[Flag]:
     """Every rule that fires on any clause of ``sentence`` (at most one flag per rule); where
     none fires but a person is named, the sentence classifier decides (``model=None``: when
     the embeddings extra is installed)."""
-    flags = rule_flags(sentence)
-    if flags or not names_someone(sentence) or not _use_model(model):
-        return flags
-    return _model_flags([sentence])[0]
+    return check_sentences([sentence], model=model)[0]
+
+
+def check_sentences(sentences: list[str], *, model: bool | None = None) -> list[list[Flag]]:
+    """:func:`check_sentence` for each sentence; the classifier sees, in one batch, only the
+    sentences that name someone and that no rule flagged."""
+    flags = [rule_flags(s) for s in sentences]
+    if _use_model(model):
+        ask = [i for i, (s, f) in enumerate(zip(sentences, flags, strict=True))
+               if not f and names_someone(s)][:MAX_MODEL_SENTENCES]
+        for i, found in zip(ask, _model_flags([sentences[i] for i in ask]), strict=True):
+            flags[i] = found
+    return flags
 
 
 def rule_flags(sentence: str) -> list[Flag]:
@@ -373,16 +382,9 @@ def strip_front_matter(text: str) -> str:
 
 
 def lint(text: str, *, model: bool | None = None) -> list[Flag]:
-    """All flags in a document (a Markdown postmortem or plain text). The classifier sees, in
-    one batch, only the sentences that name someone and that no rule flagged."""
-    sentences = split_sentences(text)
-    flags = [rule_flags(s) for s in sentences]
-    if _use_model(model):
-        ask = [i for i, (s, f) in enumerate(zip(sentences, flags, strict=True))
-               if not f and names_someone(s)][:MAX_MODEL_SENTENCES]
-        for i, found in zip(ask, _model_flags([sentences[i] for i in ask]), strict=True):
-            flags[i] = found
-    return [flag for found in flags for flag in found]
+    """All flags in a document (a Markdown postmortem or plain text)."""
+    return [flag for found in check_sentences(split_sentences(text), model=model)
+            for flag in found]
 
 
 # -- the sentence classifier ---------------------------------------------------------------

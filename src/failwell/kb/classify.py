@@ -281,6 +281,7 @@ def _with_knowledge_base(examples: Examples, kb) -> Examples:
 
     from failwell.kb.schema import embeddings, incident_tags, incidents
     from failwell.kb.search import vector_index
+    from failwell.kb.transfer import GENAI
 
     vector_index(kb)  # embeds a few new incidents on the spot
     index = {tag: i for i, (_, tag, _) in enumerate(tags())}
@@ -289,7 +290,7 @@ def _with_knowledge_base(examples: Examples, kb) -> Examples:
             select(incidents.c.id, embeddings.c.vector, incident_tags.c.tag)
             .join(embeddings, embeddings.c.incident_id == incidents.c.id)
             .join(incident_tags, incident_tags.c.incident_id == incidents.c.id)
-            .where(incidents.c.source.notin_(["genai-incidents", "library"]))).all()
+            .where(incidents.c.source.notin_([GENAI, "library"]))).all()
     vectors: dict[int, bytes] = {}
     labels: dict[int, np.ndarray] = {}
     for incident_id, vector, tag in rows:

@@ -24,8 +24,8 @@ from sqlalchemy import select
 
 from failwell.kb.schema import incidents
 from failwell.kb.store import KnowledgeBase
+from failwell.kb.transfer import GENAI as CORPUS
 
-CORPUS = "genai-incidents"
 MIN_SIMILARITY = 0.30
 MIN_NAMES = 2
 MAX_NAME_SHARE = 0.003  # a name in more incidents than this is not distinctive

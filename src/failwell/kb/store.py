@@ -562,13 +562,14 @@ def _check_published_edit(pm: Postmortem, stored_override: str | None,
                           stored_markdown: str) -> None:
     """Only sentences the edit adds are checked: wording that was published stays, even
     when a newer version of the check would flag it."""
-    from failwell.kb.blameless import lint, split_sentences
+    from failwell.kb.blameless import check_sentences, split_sentences
 
     accepted = {f["sentence"] for f in (json.loads(stored_override)["flags"]
                                         if stored_override else [])}
     with contextlib.suppress(FailwellError):
         accepted |= set(split_sentences(from_markdown(stored_markdown).text()))
-    added = [f for f in lint(pm.text()) if f.sentence not in accepted]
+    new = [s for s in split_sentences(pm.text()) if s not in accepted]
+    added = [f for found in check_sentences(new) for f in found]
     if added:
         raise PublishBlockedError(
             f"{pm.id} is published, and this edit adds blame framing: {added[0].sentence!r} "
