@@ -79,6 +79,18 @@ def _parse_params(items: list[str]) -> dict[str, dict[str, Any]]:
     return params
 
 
+def _parse_pairs(items: list[str], option: str, example: str) -> dict[str, str]:
+    from failwell.errors import InputError
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise InputError(f"{option} {item!r}: use ATTR=VALUE, e.g. {example}")
+        out[key] = value
+    return out
+
+
 def _check_severity(value: str) -> str:
     if value not in SEVERITIES:
         raise typer.BadParameter(f"choose one of {', '.join(SEVERITIES)}")
@@ -126,6 +138,9 @@ def scan(
     trust_model: Annotated[bool, typer.Option(
         help="Allow loading pickles / untrusted skops types (runs code in the file).")] = False,
     protected: Annotated[list[str], typer.Option(help="Protected attribute.")] = [],  # noqa: B006
+    reference_group: Annotated[list[str], typer.Option(
+        help="ATTR=VALUE: compare every group of ATTR with this one (e.g. race=Caucasian); "
+             "default: the lowest and highest groups.")] = [],  # noqa: B006
     metadata: Annotated[list[str], typer.Option(
         help="Column that must not drive decisions.")] = [],  # noqa: B006
     text: Annotated[list[str], typer.Option(help="Free-text column.")] = [],  # noqa: B006
@@ -161,6 +176,7 @@ def scan(
         prediction_positive=tuple(prediction_positive), score=score, threshold=threshold,
         protected=protected, metadata=metadata, text=text, features=feature or None,
         positive_label=positive_label, where=where,
+        reference_groups=_parse_pairs(reference_group, "--reference-group", "race=Caucasian"),
     )
     adapter = load_model(model, trust=trust_model) if model else None
     config = ScanConfig(seed=seed, max_model_rows=max_model_rows, params=_parse_params(param),

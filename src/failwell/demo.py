@@ -73,6 +73,7 @@ def scan_compas_scores(frame: pd.DataFrame) -> ScanResult:
         frame, target="two_year_recid", prediction="score_text",
         prediction_positive=("Medium", "High"), protected=["race", "sex"],
         features=[*COMPAS_FEATURES, "race", "age_cat"],
+        reference_groups={"race": "Caucasian"},  # ProPublica's comparison
     )
     return scan(ds)
 
@@ -107,7 +108,7 @@ def train_model_without_race(frame: pd.DataFrame, seed: int = 0):
 
 def scan_model(model, test: pd.DataFrame) -> ScanResult:
     ds = make_dataset(test, target="two_year_recid", protected=["race", "sex"],
-                      features=[*COMPAS_FEATURES, "race"])
+                      features=[*COMPAS_FEATURES, "race"], reference_groups={"race": "Caucasian"})
     return scan(ds, model, config=ScanConfig(seed=0))
 
 

@@ -77,6 +77,7 @@ class Dataset:
     metadata: list[str] = field(default_factory=list)
     text: list[str] = field(default_factory=list)
     features: list[str] = field(default_factory=list)
+    reference_groups: dict[str, str] = field(default_factory=dict)  # attr -> group label
 
     @cached_property
     def y(self) -> np.ndarray:
@@ -115,6 +116,7 @@ class Dataset:
             "metadata": self.metadata,
             "text": self.text,
             "features": self.features,
+            "reference_groups": self.reference_groups,
         }
 
 
@@ -132,6 +134,7 @@ def make_dataset(
     features: list[str] | None = None,
     positive_label: Any = None,
     where: str | None = None,
+    reference_groups: dict[str, Any] | None = None,
 ) -> Dataset:
     """Check the roles against the table and return a :class:`Dataset`.
 
@@ -187,7 +190,27 @@ def make_dataset(
         metadata=list(metadata),
         text=list(text),
         features=list(features),
+        reference_groups=_reference_groups(frame, reference_groups or {}, list(protected)),
     )
+
+
+def _reference_groups(frame: pd.DataFrame, given: dict[str, Any],
+                      protected: list[str]) -> dict[str, str]:
+    """Check each ``attr=value`` against the data; keep the group label the detectors use."""
+    out = {}
+    for attr, value in given.items():
+        if attr not in protected:
+            raise InputError(f"--reference-group {attr}={value}: {attr!r} is not a protected "
+                             f"attribute; add --protected {attr}.")
+        values = frame[attr].dropna().unique().tolist()
+        coerced = _coerce_like(frame[attr], value)
+        match = next((v for v in values if v == coerced or str(v) == str(value)), None)
+        if match is None:
+            hint = did_you_mean(str(value), [str(v) for v in values], cutoff=0.5)
+            raise InputError(f"--reference-group {attr}={value}: no such value of {attr!r}."
+                             f"{hint} Values: {_fmt(sorted(values, key=str), 12)}")
+        out[attr] = str(match)
+    return out
 
 
 def _check_column(frame: pd.DataFrame, col: str) -> None:

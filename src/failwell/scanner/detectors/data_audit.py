@@ -11,6 +11,7 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from failwell.findings import Finding, Metric, Severity
 from failwell.scanner.context import ScanContext
@@ -162,32 +163,45 @@ class DataAuditDetector:
     def _overlap(self, ctx: ScanContext) -> list[Finding]:
         """Test rows found in the training data, beyond what chance explains.
 
-        Every shared column is compared (ids included, when present). Distinct people can
-        share a few low-cardinality feature values, so the reference's own duplicate rate on
-        the same columns is the chance level that overlap must clearly exceed.
+        Every shared column is compared by exact row hash (ids included, when present).
+        Distinct people can share a few coarse values, so chance is estimated from the *test*
+        set: a row whose values recur among the other test rows with frequency p would meet
+        one of n training rows by chance with probability 1 - (1 - p)^n. Training's own
+        duplicates never enter the estimate, so a duplicate-heavy training set cannot hide
+        rows copied into the test set; copies that are duplicated inside the test set itself
+        raise the chance level and are reported by the duplicates check instead.
         """
         ref = ctx.config.reference
         if ref is None:
             return []
         cols = [c for c in ctx.dataset.frame.columns if c in ref.columns]
+        if not cols:
+            return []
         test_h = pd.util.hash_pandas_object(ctx.dataset.frame[cols], index=False).to_numpy()
         ref_h = pd.util.hash_pandas_object(ref[cols], index=False).to_numpy()
         shared = np.isin(test_h, ref_h)
+        n_test, n_ref = len(test_h), len(ref_h)
+        _, inverse, counts = np.unique(test_h, return_inverse=True, return_counts=True)
+        p_value = (counts[inverse] - 1) / max(n_test - 1, 1)
+        chance_each = -np.expm1(n_ref * np.log1p(-np.minimum(p_value, 1 - 1e-12)))
+        chance = float(chance_each.mean())
         share = float(shared.mean())
-        chance = float(pd.Series(ref_h).duplicated(keep=False).mean())
+        excess = share - chance
+        pval = float(stats.poisson.sf(int(shared.sum()) - 1, max(chance_each.sum(), 1e-9)))
         ctx.log_metric("data.train_test_overlap", share)
-        ctx.log_metric("data.reference_self_duplicate_share", chance)
-        if share <= chance + self.max_duplicate_share:
+        ctx.log_metric("data.train_test_overlap_chance", chance)
+        if excess <= self.max_duplicate_share or pval >= ctx.config.alpha:
             return []
         return [Finding(
-            "leakage", severity_by(share - chance, 0.0, 0.05, 0.25),
+            "leakage", severity_by(excess, 0.0, 0.05, 0.25),
             f"{int(shared.sum())} test rows also appear in the training data ({pct(share)})",
-            f"Rows shared between training and evaluation make scores optimistic; by chance "
-            f"({pct(chance)} of training rows repeat each other on these columns) far fewer "
-            "would match.",
+            f"Rows shared between training and evaluation make scores optimistic. Judging by "
+            f"how often rows repeat within the test set, {pct(chance)} would match by chance.",
             self.name,
             [Metric("train_test_overlap", share, chance + self.max_duplicate_share),
              Metric("chance_overlap", chance)],
-            {"example_rows": np.flatnonzero(shared)[:10].tolist(), "columns_compared": cols},
+            {"example_rows": np.flatnonzero(shared)[:10].tolist(), "columns_compared": cols,
+             "expected_by_chance": float(chance_each.sum()), "p_value": pval,
+             "training_rows": n_ref},
             mitigation_for("leakage"),
         )]

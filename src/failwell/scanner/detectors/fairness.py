@@ -94,41 +94,46 @@ class GroupFairnessDetector:
         return findings
 
     def _judge(self, ctx: ScanContext, attrs: list[str], table: list[dict]) -> Finding | None:
-        min_n, alpha = ctx.config.min_group_size, ctx.config.alpha / (len(GAP_METRICS) + 1)
-        width = ctx.config.max_ci_width
+        min_n, width = ctx.config.min_group_size, ctx.config.max_ci_width
         key = " x ".join(attrs)
         for row in table:
             row["uncertain"] = ctx.config.uncertain(row["n"], row["selection_rate_ci"])
+        reference = _reference_label(ctx.dataset.reference_groups, attrs)
+        pairs = {metric: self._pairs(table, metric, min_n, width, reference)
+                 for metric in ("selection_rate", *GAP_METRICS, "true_positive_rate")}
+        tests = sum(len(pairs[m]) for m in ("selection_rate", *GAP_METRICS)) or 1
+        alpha = ctx.config.alpha / tests  # Bonferroni over every comparison made
         metrics, comparisons, breached = [], {}, []
-
-        sel = self._extremes(table, "selection_rate", min_n, width)
-        if sel:
-            lo, hi = sel
+        for lo, hi in pairs["selection_rate"]:
             ratio = lo["selection_rate"] / hi["selection_rate"] if hi["selection_rate"] else 1.0
             p = two_proportion_pvalue(lo["selected"], lo["n"], hi["selected"], hi["n"])
-            ctx.log_metric(f"fairness.{key}.disparate_impact", ratio)
-            comparisons["selection_rate"] = _pair(lo, hi, "selection_rate", p)
+            pair = _pair(lo, hi, "selection_rate", p, ratio=ratio)
+            comparisons.setdefault("selection_rate", []).append(pair)
             if ratio < self.disparate_impact_min and p < alpha:
                 ci = ratio_interval(lo["selected"], lo["n"], hi["selected"], hi["n"])
                 metrics.append(Metric("disparate_impact_ratio", ratio,
                                       self.disparate_impact_min, higher_is_worse=False, ci=ci))
-                breached.append("selection_rate")
+                breached.append(pair)
+        if comparisons.get("selection_rate"):
+            worst = min(comparisons["selection_rate"], key=lambda c: c["ratio"])
+            ctx.log_metric(f"fairness.{key}.disparate_impact", worst["ratio"])
         gaps = {}
         for metric in (*GAP_METRICS, "true_positive_rate"):
-            num, den = RATES[metric]
-            ext = self._extremes(table, metric, min_n, width)
-            if not ext:
-                continue
-            lo, hi = ext
-            gap = hi[metric] - lo[metric]
-            gaps[metric] = gap
-            p = two_proportion_pvalue(hi[num], hi[den], lo[num], lo[den])
-            ctx.log_metric(f"fairness.{key}.{metric}_gap", gap)
-            comparisons[metric] = _pair(lo, hi, metric, p)
-            if metric in GAP_METRICS and gap > self.max_rate_gap and p < alpha:
-                ci = diff_interval(hi[num], hi[den], lo[num], lo[den])
-                metrics.append(Metric(f"{metric}_gap", gap, self.max_rate_gap, ci=ci))
-                breached.append(metric)
+            num, _ = RATES[metric]
+            for lo, hi in pairs[metric]:
+                gap = hi[metric] - lo[metric]
+                gaps[metric] = max(gaps.get(metric, 0.0), gap)
+                p = two_proportion_pvalue(hi[num], hi[RATES[metric][1]], lo[num],
+                                          lo[RATES[metric][1]])
+                pair = _pair(lo, hi, metric, p, gap=gap)
+                comparisons.setdefault(metric, []).append(pair)
+                if metric in GAP_METRICS and gap > self.max_rate_gap and p < alpha:
+                    ci = diff_interval(hi[num], hi[RATES[metric][1]], lo[num],
+                                       lo[RATES[metric][1]])
+                    metrics.append(Metric(f"{metric}_gap", gap, self.max_rate_gap, ci=ci))
+                    breached.append(pair)
+            if metric in gaps:
+                ctx.log_metric(f"fairness.{key}.{metric}_gap", gaps[metric])
         if "false_positive_rate" in gaps and "true_positive_rate" in gaps:
             eod = max(gaps["false_positive_rate"], gaps["true_positive_rate"])
             ctx.log_metric(f"fairness.{key}.equalized_odds_difference", eod)
@@ -139,38 +144,60 @@ class GroupFairnessDetector:
                           default=1.0)
         severity = Severity.HIGH if worst_gap > 2 * self.max_rate_gap or worst_ratio < 0.6 \
             else Severity.MEDIUM
-        lines = [_describe(name, comparisons[name]) for name in breached]
+        how = (f"each group compared with the reference group {reference}" if reference
+               else "the lowest and highest groups compared")
         return Finding(
             failure_mode="group-unfairness",
             severity=severity,
             title=f"Unequal outcomes across {key}",
-            summary="; ".join(lines) + ".",
+            summary="; ".join(_describe(c, reference) for c in breached[:6])
+            + (f"; and {len(breached) - 6} more" if len(breached) > 6 else "") + f" ({how}).",
             detector=self.name,
             metrics=metrics,
             evidence={"attributes": attrs, "groups": table, "comparisons": comparisons,
-                      "min_group_size": min_n, "max_ci_width": width},
+                      "comparison": "reference" if reference else "extremes",
+                      "reference_group": reference, "min_group_size": min_n,
+                      "max_ci_width": width, "bonferroni_alpha": alpha},
             mitigation=mitigation_for("group-unfairness",
                                       "re-weight training rows with failwell.mitigate.reweighing"),
         )
 
     @staticmethod
-    def _extremes(table: list[dict], metric: str, min_n: int,
-                  max_width: float) -> tuple[dict, dict] | None:
-        """Lowest and highest groups among those measured precisely enough to compare."""
+    def _pairs(table: list[dict], metric: str, min_n: int, max_width: float,
+               reference: str | None) -> list[tuple[dict, dict]]:
+        """(lower, higher) pairs to compare among groups measured precisely enough: every
+        group against the reference group when one is set, else the two extreme groups."""
         den = RATES[metric][1]
         rows = [r for r in table if r[den] >= min_n and not np.isnan(r[metric])
                 and r[f"{metric}_ci"][1] - r[f"{metric}_ci"][0] <= max_width]
+        if reference is not None:
+            ref = next((r for r in rows if r["group"] == reference), None)
+            if ref is None:
+                return []
+            return [tuple(sorted((r, ref), key=lambda x: x[metric]))  # type: ignore[misc]
+                    for r in rows if r is not ref]
         if len(rows) < 2:
-            return None
-        return min(rows, key=lambda r: r[metric]), max(rows, key=lambda r: r[metric])
+            return []
+        return [(min(rows, key=lambda r: r[metric]), max(rows, key=lambda r: r[metric]))]
 
 
-def _pair(lo: dict, hi: dict, metric: str, p: float) -> dict:
-    return {"lowest": lo["group"], "lowest_value": lo[metric], "highest": hi["group"],
-            "highest_value": hi[metric], "p_value": p}
+def _reference_label(references: dict[str, str], attrs: list[str]) -> str | None:
+    """The reference group's label for this attribute set (all attributes need one)."""
+    if not references or not all(a in references for a in attrs):
+        return None
+    return " | ".join(str(references[a]) for a in attrs)
 
 
-def _describe(metric: str, c: dict) -> str:
-    label = metric.replace("_", " ")
-    return f"{label} {pct(c['highest_value'])} for {c['highest']} vs {pct(c['lowest_value'])} " \
-           f"for {c['lowest']}"
+def _pair(lo: dict, hi: dict, metric: str, p: float, **extra: float) -> dict:
+    return {"metric": metric, "lowest": lo["group"], "lowest_value": lo[metric],
+            "highest": hi["group"], "highest_value": hi[metric], "p_value": p, **extra}
+
+
+def _describe(c: dict, reference: str | None = None) -> str:
+    """'METRIC A% for GROUP vs B% for OTHER', the reference group (if any) named second."""
+    label = c["metric"].replace("_", " ")
+    first, second = ("highest", "lowest")
+    if c["highest"] == reference:
+        first, second = second, first
+    return f"{label} {pct(c[first + '_value'])} for {c[first]} vs " \
+           f"{pct(c[second + '_value'])} for {c[second]}"
