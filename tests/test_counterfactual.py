@@ -7,14 +7,14 @@ from sklearn.pipeline import make_pipeline
 
 from conftest import fit_logistic, people
 from failwell.scanner import CallableModel, make_dataset, scan
-from failwell.scanner.detectors.counterfactual import cramers_v
 from failwell.scanner.detectors.textswap import swap_gender_terms
+from failwell.stats import cramers_v
 
 
 def _cf(frame, model, features, **kw):
     ds = make_dataset(frame, target="hired", protected=["gender", "group"], features=features,
                       **kw)
-    return scan(ds, model, detectors=["counterfactual"])
+    return scan(ds, model, detectors=["proxy-features", "counterfactual"])
 
 
 def test_model_using_gender_is_flagged():
@@ -51,6 +51,7 @@ def test_proxy_is_found_and_counterfactual_runs_through_it():
     result = _cf(test, model, ["skill", "experience", "zip"])
     modes = {f.failure_mode: f for f in result.findings}
     assert modes["proxy-feature"].evidence["proxies"].keys() == {"zip"}
+    assert modes["proxy-feature"].evidence["followed"] == ["zip"]
     through = modes["counterfactual-unfairness"]
     assert through.evidence["attribute"] == "group"
     assert through.evidence["through_proxies"] == ["zip"]

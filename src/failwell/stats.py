@@ -67,3 +67,20 @@ def auc(y: np.ndarray, scores: np.ndarray) -> float:
         return float("nan")
     ranks = stats.rankdata(scores)
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def cramers_v(a: np.ndarray, b: np.ndarray) -> float:
+    """Bias-corrected Cramér's V between two integer-coded variables (Bergsma 2013)."""
+    ka, kb = a.max() + 1, b.max() + 1
+    table = np.bincount(a * kb + b, minlength=ka * kb).reshape(ka, kb).astype(float)
+    table = table[table.sum(1) > 0][:, table.sum(0) > 0]
+    n = table.sum()
+    r, k = table.shape
+    if n == 0 or min(r, k) < 2:
+        return 0.0
+    expected = table.sum(1, keepdims=True) * table.sum(0, keepdims=True) / n
+    phi2 = ((table - expected) ** 2 / expected).sum() / n
+    phi2c = max(0.0, phi2 - (k - 1) * (r - 1) / (n - 1))
+    rc, kc = r - (r - 1) ** 2 / (n - 1), k - (k - 1) ** 2 / (n - 1)
+    denom = min(rc - 1, kc - 1)
+    return float(np.sqrt(phi2c / denom)) if denom > 0 else 0.0

@@ -25,6 +25,7 @@ ENTRY_POINT_GROUP = "failwell.detectors"
 BUILTIN_DETECTORS = {
     "data-audit": "failwell.scanner.detectors.data_audit:DataAuditDetector",
     "group-fairness": "failwell.scanner.detectors.fairness:GroupFairnessDetector",
+    "proxy-features": "failwell.scanner.detectors.proxies:ProxyFeatureDetector",
     "counterfactual": "failwell.scanner.detectors.counterfactual:CounterfactualDetector",
     "spurious-correlation": "failwell.scanner.detectors.spurious:SpuriousCorrelationDetector",
     "robustness": "failwell.scanner.detectors.robustness:RobustnessDetector",

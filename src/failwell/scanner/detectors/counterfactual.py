@@ -2,9 +2,9 @@
 
 Three checks, each predicting one batch per variant through the shared cache:
 1. swap each protected attribute that the model reads to every other value;
-2. find proxies (features associated with a protected attribute, Cramér's V) and repeat the
-   swap with the proxies moved to the other group's distribution (quantile mapping), since a
-   model that never reads race can still act on it through its proxies;
+2. repeat the swap with the attribute's proxies (found as in ``proxies.py``, which reports
+   them) moved to the other group's distribution (quantile mapping), since a model that
+   never reads race can still act on it through its proxies;
 3. swap gendered words in text columns.
 """
 
@@ -18,42 +18,18 @@ import pandas as pd
 
 from failwell.findings import Finding, Metric
 from failwell.scanner.context import ScanContext
-from failwell.scanner.detectors._common import group_codes, mitigation_for, pct, severity_by
+from failwell.scanner.detectors._common import mitigation_for, pct, severity_by
+from failwell.scanner.detectors.proxies import find_proxies
 from failwell.scanner.detectors.textswap import swap_gender_terms
-
-
-def cramers_v(a: np.ndarray, b: np.ndarray) -> float:
-    """Bias-corrected Cramér's V between two integer-coded variables (Bergsma 2013)."""
-    ka, kb = a.max() + 1, b.max() + 1
-    table = np.bincount(a * kb + b, minlength=ka * kb).reshape(ka, kb).astype(float)
-    table = table[table.sum(1) > 0][:, table.sum(0) > 0]
-    n = table.sum()
-    r, k = table.shape
-    if n == 0 or min(r, k) < 2:
-        return 0.0
-    expected = table.sum(1, keepdims=True) * table.sum(0, keepdims=True) / n
-    phi2 = ((table - expected) ** 2 / expected).sum() / n
-    phi2c = max(0.0, phi2 - (k - 1) * (r - 1) / (n - 1))
-    rc, kc = r - (r - 1) ** 2 / (n - 1), k - (k - 1) ** 2 / (n - 1)
-    denom = min(rc - 1, kc - 1)
-    return float(np.sqrt(phi2c / denom)) if denom > 0 else 0.0
-
-
-def binned_codes(col: pd.Series, bins: int = 10) -> np.ndarray:
-    """Codes for association tests: quantile bins for numbers, categories otherwise."""
-    if pd.api.types.is_numeric_dtype(col) and col.nunique() > bins:
-        codes = pd.qcut(col.rank(method="first"), bins, labels=False).to_numpy()
-        return np.where(np.isnan(codes), bins, codes).astype(np.int64)
-    return group_codes(col.to_frame(), [col.name])[0]
 
 
 @dataclass
 class CounterfactualDetector:
     name: ClassVar[str] = "counterfactual"
-    failure_modes: ClassVar[tuple[str, ...]] = ("counterfactual-unfairness", "proxy-feature")
+    failure_modes: ClassVar[tuple[str, ...]] = ("counterfactual-unfairness",)
     description: ClassVar[str] = (
         "Decision flip rate when a protected attribute (or gendered words in text) is swapped, "
-        "proxy features for protected attributes, and the swap repeated through the proxies."
+        "and the swap repeated with the attribute's proxies moved to the other group."
     )
     max_flip_rate: float = 0.05  # a model with noise-level weights flips ~1-2 % at the margin
     proxy_min_cramers_v: float = 0.3
@@ -64,10 +40,10 @@ class CounterfactualDetector:
         frame = ctx.sample_frame()
         base = ctx.base_on_sample().decisions
         findings: list[Finding] = []
+        candidates = [c for c in ctx.dataset.features
+                      if c not in ctx.dataset.protected and c not in ctx.dataset.text]
         for attr in ctx.dataset.protected:
-            proxies = self._proxies(ctx, frame, attr)
-            if proxies:
-                findings.append(self._proxy_finding(ctx, attr, proxies))
+            proxies, _ = find_proxies(frame, attr, candidates, self.proxy_min_cramers_v)
             f = self._swap(ctx, frame, base, attr, proxies)
             if f:
                 findings.append(f)
@@ -134,36 +110,6 @@ class CounterfactualDetector:
             {"attribute": attr, "through_proxies": proxy_cols, "attribute_is_input": reads_attr,
              "pairs": pairs, "rows_tested": len(frame)},
             mitigation_for("counterfactual-unfairness"),
-        )
-
-    # -- proxies ---------------------------------------------------------------------------
-    def _proxies(self, ctx: ScanContext, frame: pd.DataFrame, attr: str) -> dict[str, float]:
-        target = group_codes(frame, [attr])[0]
-        skip = {attr, *ctx.dataset.protected, *ctx.dataset.text}
-        scores = {}
-        for col in ctx.dataset.features:
-            if col in skip:
-                continue
-            v = cramers_v(binned_codes(frame[col]), target)
-            ctx.log_metric(f"proxy.{attr}.{col}.cramers_v", v)
-            if v >= self.proxy_min_cramers_v:
-                scores[col] = v
-        return dict(sorted(scores.items(), key=lambda kv: -kv[1]))
-
-    def _proxy_finding(self, ctx, attr: str, proxies: dict[str, float]) -> Finding:
-        top, v = next(iter(proxies.items()))
-        used = [p for p in proxies if p in ctx.model_columns]
-        return Finding(
-            "proxy-feature",
-            severity_by(v, 0.0, 0.5),
-            f"{len(proxies)} feature(s) act as proxies for {attr}",
-            f"{top!r} is associated with {attr!r} (Cramér's V {v:.2f}); "
-            f"{len(used)} of the proxies are model inputs, so dropping {attr!r} does not "
-            "remove its influence.",
-            self.name,
-            [Metric("max_cramers_v", v, self.proxy_min_cramers_v)],
-            {"attribute": attr, "proxies": proxies, "model_inputs": used},
-            mitigation_for("proxy-feature"),
         )
 
     # -- text ------------------------------------------------------------------------------
