@@ -6,6 +6,7 @@ perturbation...) in batches, and cached under a key, so detectors never predict 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,7 +42,11 @@ class ScanConfig:
     """Knobs shared by all detectors; per-detector knobs live on the detector itself."""
 
     seed: int = 0
-    max_model_rows: int = 50_000  # rows re-predicted for counterfactuals/perturbations
+    # Rows sampled for every re-predicted variant (counterfactual swaps, perturbations,
+    # permutations). 5,000 rows put a flip rate's 95 % interval within +-1.4 points (+-0.6
+    # at a 5 % rate) and an AUC within about +-0.015, while a 30-column scan then predicts
+    # ~35 variants x 5,000 rows instead of 35 x the whole table.
+    max_model_rows: int = 5_000
     batch_size: int = 65_536
     min_group_size: int = 30
     max_ci_width: float = 0.2  # a group whose 95% interval is wider is "uncertain"
@@ -63,6 +68,7 @@ class ScanContext:
         self.diagnostics: dict[str, Any] = {}  # evidence kept whether or not anything is flagged
         self.model_calls = 0
         self.rows_predicted = 0
+        self.model_seconds = 0.0
         self._cache: dict[tuple, Predictions] = {}
         self._sample: np.ndarray | None = None
         self.current_detector = ""
@@ -141,11 +147,35 @@ class ScanContext:
 
     def predict(self, key: tuple, frame: pd.DataFrame) -> Predictions:
         """Predict ``frame`` (a variant of the data) once, in batches, cached under ``key``."""
-        if key in self._cache:
-            return self._cache[key]
-        model = self.require_model()
-        inputs = self.model_input(frame)
+        return self.predict_many({key: frame})[key]
+
+    def predict_many(self, variants: dict[tuple, pd.DataFrame]) -> dict[tuple, Predictions]:
+        """Predict several variants in as few model calls as possible.
+
+        The uncached variants are stacked and sent in batches of ``batch_size`` rows, so 30
+        permuted copies of a 5,000-row sample cost 3 calls, not 30: with a model that
+        preprocesses per call (a one-hot wrapper, a Pipeline), the call overhead dominates.
+        """
+        todo = {k: v for k, v in variants.items() if k not in self._cache}
+        if todo:
+            model = self.require_model()
+            stacked = pd.concat([self.model_input(v) for v in todo.values()], ignore_index=True,
+                                copy=False) if len(todo) > 1 else \
+                self.model_input(next(iter(todo.values())))
+            out = self._call(model, stacked)
+            start = 0
+            for key, frame in todo.items():
+                part = out[start : start + len(frame)]
+                start += len(frame)
+                if model.probabilistic:
+                    self._cache[key] = Predictions((part >= 0.5).astype(np.int8), part)
+                else:
+                    self._cache[key] = Predictions(part.astype(np.int8), None)
+        return {k: self._cache[k] for k in variants}
+
+    def _call(self, model: ModelAdapter, inputs: pd.DataFrame) -> np.ndarray:
         size = self.config.batch_size
+        started = time.perf_counter()
         try:
             parts = [model.predict(inputs.iloc[i : i + size]) for i in range(0, len(inputs), size)]
         except ModelError:
@@ -156,15 +186,11 @@ class ScanContext:
                 f"{model.name}.predict failed in {where} on a batch of {min(size, len(inputs))} "
                 f"rows: {type(exc).__name__}: {exc}"
             ) from exc
+        finally:
+            self.model_seconds += time.perf_counter() - started
         self.model_calls += len(parts)
         self.rows_predicted += len(inputs)
-        out = np.concatenate(parts) if parts else np.zeros(0)
-        if model.probabilistic:
-            preds = Predictions(decisions=(out >= 0.5).astype(np.int8), scores=out)
-        else:
-            preds = Predictions(decisions=out.astype(np.int8), scores=None)
-        self._cache[key] = preds
-        return preds
+        return np.concatenate(parts) if parts else np.zeros(0)
 
     def params_for(self, name: str) -> dict[str, Any]:
         return dict(self.config.params.get(name, {}))

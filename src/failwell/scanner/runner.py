@@ -66,6 +66,7 @@ def scan(
     result.timings["total"] = round(time.perf_counter() - started, 4)
     result.timings["model_calls"] = ctx.model_calls
     result.timings["rows_predicted"] = ctx.rows_predicted
+    result.timings["model_s"] = round(ctx.model_seconds, 4)
     result.versions = _versions()
     result.created_at = datetime.now(UTC).isoformat(timespec="seconds")
     return result

@@ -49,6 +49,7 @@ class OverconfidenceDetector:
     max_ece: float = 0.05
     confident: float = 0.9
     resamples: int = 200
+    null_rows: int = 50_000  # rows drawn for each resample (no model calls)
 
     def run(self, ctx: ScanContext) -> list[Finding]:
         p = ctx.require_probabilities()
@@ -85,8 +86,7 @@ class OverconfidenceDetector:
 
     def _null_pvalue(self, ctx: ScanContext, p: np.ndarray, ece: float) -> float:
         rng = np.random.default_rng(ctx.config.seed)
-        sub = p if len(p) <= ctx.config.max_model_rows else rng.choice(
-            p, ctx.config.max_model_rows, replace=False)
+        sub = p if len(p) <= self.null_rows else rng.choice(p, self.null_rows, replace=False)
         scale = np.sqrt(len(sub) / len(p))  # ECE noise shrinks like 1/sqrt(n)
         null = np.array([expected_calibration_error(sub, (rng.random(len(sub)) < sub)
                                                     .astype(int)) for _ in range(self.resamples)])

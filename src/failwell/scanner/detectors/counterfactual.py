@@ -68,14 +68,17 @@ class CounterfactualDetector:
         values = self._values(ctx, frame, attr)
         original = frame[attr].to_numpy()
         pairs, flips_total, changed_total = [], 0, 0
+        variants = {}
         for value in values:
             variant = frame.copy(deep=False)
             variant[attr] = pd.Series([value] * len(frame), index=frame.index,
                                       dtype=frame[attr].dtype)
             for p in proxy_cols:
                 variant[p] = _transport(frame[p], original, value, ctx.config.seed)
-            key = ("counterfactual", attr, str(value), tuple(proxy_cols))
-            pred = ctx.predict(key, variant).decisions
+            variants[("counterfactual", attr, str(value), tuple(proxy_cols))] = variant
+        preds = ctx.predict_many(variants)
+        for value in values:
+            pred = preds[("counterfactual", attr, str(value), tuple(proxy_cols))].decisions
             for src in values:
                 if src == value:
                     continue

@@ -63,8 +63,10 @@ class RobustnessDetector:
         if not variants:
             raise SkipDetector("no numeric, ordered categorical or text model inputs to perturb")
         findings, rates = [], {}
+        preds = ctx.predict_many({("perturb", family, self.noise_scale): variant
+                                  for family, (variant, _) in variants.items()})
         for family, (variant, columns) in variants.items():
-            pred = ctx.predict(("perturb", family, self.noise_scale), variant).decisions
+            pred = preds[("perturb", family, self.noise_scale)].decisions
             flipped = pred != base
             rate = float(flipped.mean())
             rates[family] = rate

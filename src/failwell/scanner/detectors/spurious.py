@@ -93,14 +93,16 @@ class SpuriousCorrelationDetector:
         base_value = _score(y, base, use_auc)
         rng = np.random.default_rng(ctx.config.seed)
         order = rng.permutation(len(frame))
-        drops = {}
-        for col in ctx.model_columns:
-            if col in ctx.dataset.text:
-                continue
+        columns = [c for c in ctx.model_columns if c not in ctx.dataset.text]
+        variants = {}
+        for col in columns:
             variant = frame.copy(deep=False)
             variant[col] = frame[col].to_numpy()[order]
-            pred = ctx.predict(("permute", col), variant)
-            drops[col] = base_value - _score(y, pred, use_auc)
+            variants[("permute", col)] = variant
+        preds = ctx.predict_many(variants)  # every permutation in as few calls as possible
+        drops = {}
+        for col in columns:
+            drops[col] = base_value - _score(y, preds[("permute", col)], use_auc)
             ctx.log_metric(f"importance.{col}", drops[col])
         return drops, metric, base_value
 
