@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-load bench bench-web bench-kb bench-training bench-deep bench-llm bench-peers clean
+.PHONY: demo test test-load bench bench-web bench-kb bench-training bench-deep bench-llm bench-peers bench-truth clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH (or: make PYTHON=python3 ...)"; exit 2; }
@@ -47,6 +47,9 @@ bench-llm: $(STAMP)  ## Demo LLM training time; HTTP client throughput vs plain 
 bench-web: $(STAMP)  ## Web pages' p95 at 1, 2 and 4 in flight, 100k incidents on PostgreSQL.
 	FAILWELL_TEST_PG="$${FAILWELL_TEST_PG:-$$(bash scripts/test-postgres.sh || true)}" \
 	  $(BIN)/python benchmarks/bench_web.py
+
+bench-truth: $(STAMP)  ## The scanner on the frozen shortcut and black-box sets.
+	$(BIN)/python tests/scanner_truth.py
 
 bench-peers: $(STAMP)  ## failwell vs Giskard 2.x and Deepchecks, each in its own venv.
 	$(BIN)/python benchmarks/bench_peers.py

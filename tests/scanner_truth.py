@@ -15,8 +15,6 @@ import importlib.util
 import sys
 from pathlib import Path
 
-
-
 FROZEN = Path(__file__).parent / "data" / "frozen"
 
 
@@ -113,7 +111,8 @@ def train_case_model(case, train):
         num_steps.append(StandardScaler())
     encode = ColumnTransformer([
         ("cat", make_pipeline(SimpleImputer(strategy="most_frequent"),
-                              OneHotEncoder(handle_unknown="ignore")), categorical),
+                              OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+         categorical),
         ("num", make_pipeline(*num_steps), numeric)])
     estimator = {"hgb": lambda: HistGradientBoostingClassifier(random_state=0),
                  "logreg": lambda: LogisticRegression(max_iter=1000),

@@ -58,6 +58,9 @@ PUBLISHED = {
     "blame": (0.88, 0.86),  # 0.883 / 0.869 on 260 sentences (130 blame), 2026-12-01
     "blame-rules": (0.96, 0.43),  # 0.966 / 0.431: the rules without the classifier
     "suggestions": (0.77, 0.72),  # 0.772 / 0.721 on 48 postmortems, 122 tags
+    # scanner, first and only look, 2026-12-01 (tests/scanner_truth.py)
+    "shortcuts-found": (17, 20),  # planted undeclared shortcuts found, any severity
+    "shortcut-false-high": (0, 78),  # strong/innocent columns flagged high
 }
 
 
@@ -118,3 +121,29 @@ def test_search_on_the_library_alone_with_the_frozen_queries(tmp_path):
     assert len(queries) == 22
     assert figures["combined"].recall_at_5 == 1.0  # measured: 1.000 / 0.977
     assert figures["combined"].mrr_at_10 >= 0.97
+
+
+def test_undeclared_shortcuts_on_the_frozen_set():
+    from scanner_truth import shortcut_figures
+
+    figures = shortcut_figures()
+    assert figures["cases"] == 40
+    found, planted = figures["shortcuts_found"]
+    clean, controls = figures["not_shortcut_clean"]
+    assert (planted, controls) == (PUBLISHED["shortcuts-found"][1],
+                                   PUBLISHED["shortcut-false-high"][1])
+    assert found >= PUBLISHED["shortcuts-found"][0], figures["misses"]
+    assert controls - clean <= PUBLISHED["shortcut-false-high"][0], figures["misses"]
+
+
+def test_black_box_proxies_slices_and_fairness_on_the_frozen_set():
+    """Measured once: every judgment right on all 36 cases (the floors are the counts)."""
+    from scanner_truth import blackbox_figures
+
+    figures = blackbox_figures()
+    assert figures["cases"] == 36
+    expected = {"proxy_found": 23, "not_proxy_clean": 187, "followed_found": 11,
+                "not_followed_clean": 12, "bad_slice_found": 8, "clean_slices": 12,
+                "clean_fairness": 12}
+    assert {k: n for k, (_, n) in figures["counts"].items()} == expected
+    assert figures["misses"] == []

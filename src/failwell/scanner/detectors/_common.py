@@ -51,3 +51,37 @@ def severity_by(
 
 def pct(x: float) -> str:
     return f"{100 * x:.1f}%"
+
+
+def surrogate_matrix(frame: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """A numeric matrix for a gradient-boosted surrogate, and its categorical-column mask."""
+    out, categorical = [], []
+    for col in columns:
+        s = frame[col]
+        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+            out.append(s.to_numpy(dtype=float))
+            categorical.append(False)
+        else:
+            codes, uniques = pd.factorize(s)
+            x = codes.astype(float)
+            x[codes < 0] = np.nan
+            out.append(x)
+            categorical.append(len(uniques) <= 250)  # HistGradientBoosting's category limit
+    return np.column_stack(out) if out else np.zeros((len(frame), 0)), np.array(categorical)
+
+
+def cross_fit_proba(x: np.ndarray, categorical: np.ndarray, y: np.ndarray, folds: np.ndarray,
+                    seed: int) -> np.ndarray:
+    """Out-of-fold P(y=1) from a small gradient-boosted surrogate (the prior without data)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    p = np.full(len(y), float(y.mean()))
+    for f in np.unique(folds):
+        train = folds != f
+        if y[train].min() == y[train].max() or x.shape[1] == 0:
+            continue
+        model = HistGradientBoostingClassifier(
+            max_iter=100, max_leaf_nodes=15, early_stopping=False, random_state=seed,
+            categorical_features=categorical if categorical.any() else None)
+        p[~train] = model.fit(x[train], y[train]).predict_proba(x[~train])[:, 1]
+    return p

@@ -25,7 +25,12 @@ from scipy import stats
 
 from failwell.findings import Finding, Metric, Severity
 from failwell.scanner.context import ScanContext, SkipDetector
-from failwell.scanner.detectors._common import group_codes, mitigation_for
+from failwell.scanner.detectors._common import (
+    cross_fit_proba,
+    group_codes,
+    mitigation_for,
+    surrogate_matrix,
+)
 from failwell.stats import cramers_v
 
 
@@ -47,38 +52,10 @@ def find_proxies(frame: pd.DataFrame, attr: str, candidates: list[str],
     return proxies, scores
 
 
-def surrogate_matrix(frame: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """A numeric matrix for a gradient-boosted surrogate, and its categorical-column mask."""
-    out, categorical = [], []
-    for col in columns:
-        s = frame[col]
-        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
-            out.append(s.to_numpy(dtype=float))
-            categorical.append(False)
-        else:
-            codes, uniques = pd.factorize(s)
-            x = codes.astype(float)
-            x[codes < 0] = np.nan
-            out.append(x)
-            categorical.append(len(uniques) <= 250)  # HistGradientBoosting's category limit
-    return np.column_stack(out) if out else np.zeros((len(frame), 0)), np.array(categorical)
-
-
 def oof_log_loss(x: np.ndarray, categorical: np.ndarray, d: np.ndarray, folds: np.ndarray,
                  seed: int) -> np.ndarray:
     """Per-row out-of-fold log-loss of a surrogate predicting the decisions ``d``."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
-    p = np.full(len(d), float(d.mean()))
-    for f in np.unique(folds):
-        train = folds != f
-        if d[train].min() == d[train].max() or x.shape[1] == 0:
-            continue
-        model = HistGradientBoostingClassifier(
-            max_iter=100, max_leaf_nodes=15, early_stopping=False, random_state=seed,
-            categorical_features=categorical if categorical.any() else None)
-        p[~train] = model.fit(x[train], d[train]).predict_proba(x[~train])[:, 1]
-    p = np.clip(p, 1e-6, 1 - 1e-6)
+    p = np.clip(cross_fit_proba(x, categorical, d, folds, seed), 1e-6, 1 - 1e-6)
     return -(d * np.log(p) + (1 - d) * np.log(1 - p))
 
 
