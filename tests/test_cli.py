@@ -221,3 +221,20 @@ def test_clean_scan_report_still_shows_the_evidence(fair_csv, tmp_path):
                              "--protected", "gender", "--format", "json").stdout)
     groups = {g["group"]: g for g in data["diagnostics"]["groups"]["gender"]}
     assert set(groups) == {"F", "M"} and not any(g["uncertain"] for g in groups.values())
+
+
+def test_reference_group_on_the_command_line(tmp_path):
+    frame = people(3000, seed=5)
+    frame["decision"] = ((frame["skill"] > 0) | (frame["group"] == "a")).astype(int)
+    path = tmp_path / "x.csv"
+    frame.to_csv(path, index=False)
+    base = ["scan", path, "--target", "hired", "--prediction", "decision", "--protected",
+            "group", "--format", "json"]
+    res = invoke(*base, "--reference-group", "group=b")
+    assert res.exit_code == 1, res.output
+    (f,) = [f for f in json.loads(res.stdout)["findings"]
+            if f["failure_mode"] == "group-unfairness"]
+    assert f["evidence"]["reference_group"] == "b"
+    out = _error(invoke(*base, "--reference-group", "group=c"))
+    assert "no such value of 'group'" in out and "'a', 'b'" in out
+    assert "use ATTR=VALUE" in _error(invoke(*base, "--reference-group", "group"))

@@ -70,3 +70,18 @@ def test_reweighing_makes_group_and_label_independent():
     re = frame.iloc[idx]
     gap = re[re.gender == "F"].hired.mean() - re[re.gender == "M"].hired.mean()
     assert abs(gap) < 0.01
+
+
+def test_copying_into_a_duplicate_heavy_training_set_is_flagged():
+    """Training repeats itself (augmented copies) as much as the test set copies from it:
+    internal duplicates must not mask the copying."""
+    train = people(2000, seed=11)
+    train = pd.concat([train, train.iloc[:300], train.iloc[:300]], ignore_index=True)
+    test = pd.concat([people(1000, seed=12), train.iloc[500:700]], ignore_index=True)
+    result = _audit(test, config=ScanConfig(reference=train))
+    (leak,) = [f for f in result.findings if f.failure_mode == "leakage"]
+    assert leak.metric("train_test_overlap").value == pytest.approx(200 / 1200)
+    assert leak.metric("chance_overlap").value < 0.01
+    # the same training set with no copying: clean
+    clean = _audit(people(1000, seed=13), config=ScanConfig(reference=train))
+    assert not [f for f in clean.findings if f.failure_mode == "leakage"]

@@ -85,3 +85,51 @@ def test_group_with_wide_interval_is_uncertain_even_above_min_size():
     # with the interval rule off, the same data is a finding: the rule is what held it back
     loose = scan(ds, detectors=["group-fairness"], config=ScanConfig(max_ci_width=1.0))
     assert [f.evidence["attributes"] for f in loose.findings] == [["group"]]
+
+
+def _three_groups(seed: int = 0, n: int = 6000):
+    """Group c is selected like the reference a; group b far less."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"group": rng.choice(["a", "b", "c"], n), "x": rng.normal(size=n)})
+    frame["y"] = (rng.random(n) < 0.5).astype(int)
+    rate = frame["group"].map({"a": 0.5, "b": 0.3, "c": 0.45})
+    frame["decision"] = (rng.random(n) < rate).astype(int)
+    return frame
+
+
+def test_reference_group_compares_every_group_with_it():
+    ds = make_dataset(_three_groups(), target="y", prediction="decision", protected=["group"],
+                      reference_groups={"group": "a"})
+    (f,) = scan(ds, detectors=["group-fairness"]).findings
+    assert f.evidence["comparison"] == "reference" and f.evidence["reference_group"] == "a"
+    pairs = {frozenset((c["lowest"], c["highest"]))
+             for c in f.evidence["comparisons"]["selection_rate"]}
+    assert pairs == {frozenset("ab"), frozenset("ac")}  # every group against a, never b-c
+    assert "for b vs" in f.summary and "reference group a" in f.summary
+
+
+def test_default_comparison_is_the_extreme_pair_and_says_so():
+    ds = make_dataset(_three_groups(), target="y", prediction="decision", protected=["group"])
+    (f,) = scan(ds, detectors=["group-fairness"]).findings
+    assert f.evidence["comparison"] == "extremes"
+    (pair,) = f.evidence["comparisons"]["selection_rate"]
+    assert {pair["lowest"], pair["highest"]} == {"a", "b"}
+    assert "lowest and highest groups" in f.summary
+
+
+def test_reference_group_with_equal_rates_is_clean():
+    frame = _three_groups(seed=1)
+    frame["decision"] = (np.random.default_rng(1).random(len(frame)) < 0.5).astype(int)
+    ds = make_dataset(frame, target="y", prediction="decision", protected=["group"],
+                      reference_groups={"group": "c"})
+    assert scan(ds, detectors=["group-fairness"]).findings == []
+
+
+def test_unknown_reference_group_lists_the_values():
+    from failwell.errors import InputError
+
+    with pytest.raises(InputError, match=r"no such value of 'group'.*'a', 'b', 'c'"):
+        make_dataset(_three_groups(), target="y", protected=["group"],
+                     reference_groups={"group": "z"})
+    with pytest.raises(InputError, match="not a protected attribute"):
+        make_dataset(_three_groups(), target="y", reference_groups={"group": "a"})
