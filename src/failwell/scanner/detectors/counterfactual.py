@@ -21,6 +21,7 @@ from failwell.scanner.context import ScanContext
 from failwell.scanner.detectors._common import mitigation_for, pct, severity_by
 from failwell.scanner.detectors.proxies import find_proxies
 from failwell.scanner.detectors.textswap import swap_gender_terms
+from failwell.stats import wilson_interval
 
 
 @dataclass
@@ -109,7 +110,8 @@ class CounterfactualDetector:
             f"With {how}, {pct(rate)} of decisions flip; worst: {worst['from']} -> "
             f"{worst['to']} flips {pct(worst['flip_rate'])} of {worst['n']} rows.",
             self.name,
-            [Metric("flip_rate", rate, self.max_flip_rate)],
+            [Metric("flip_rate", rate, self.max_flip_rate,
+                    ci=wilson_interval(flips_total, changed_total))],
             {"attribute": attr, "through_proxies": proxy_cols, "attribute_is_input": reads_attr,
              "pairs": pairs, "rows_tested": len(frame)},
             mitigation_for("counterfactual-unfairness"),

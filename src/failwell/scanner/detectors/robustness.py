@@ -17,6 +17,7 @@ import pandas as pd
 from failwell.findings import Finding, Metric
 from failwell.scanner.context import ScanContext, SkipDetector
 from failwell.scanner.detectors._common import mitigation_for, pct, severity_by
+from failwell.stats import wilson_interval
 
 
 def add_typo(text: str, rng: np.random.Generator) -> str:
@@ -81,7 +82,8 @@ class RobustnessDetector:
                 f"Perturbing {', '.join(columns[:6])}{' ...' if len(columns) > 6 else ''} "
                 f"by a small amount ({family}) changes {pct(rate)} of {len(frame)} decisions.",
                 self.name,
-                [Metric("flip_rate", rate, self.max_flip_rate)],
+                [Metric("flip_rate", rate, self.max_flip_rate,
+                        ci=wilson_interval(int(flipped.sum()), len(flipped)))],
                 {"family": family, "columns": columns, "noise_scale": self.noise_scale,
                  "rows_tested": len(frame),
                  "examples": [{"row": int(i),

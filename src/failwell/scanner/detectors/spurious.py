@@ -176,6 +176,8 @@ class SpuriousCorrelationDetector:
     def _judge(self, ctx, frame, y, col, columns, single, drops, share, metric,
                base_value) -> Finding | None:
         """One candidate column: an undeclared shortcut, leakage, or nothing."""
+        if single[col] < self.min_single_auc:
+            return None  # cannot be beyond the others: skip the surrogate
         rest = [c for c in columns if c != col]
         others = others_auc(frame, y, rest, ctx.config.seed) if rest else 0.5
         beyond = single[col] - others >= self.beyond_margin and \
