@@ -94,6 +94,7 @@ print(json.dumps({
     "peak_over_baseline_x_data": round((peak - baseline) / data_mb, 2),
     "model_calls": result.timings["model_calls"],
     "rows_predicted": result.timings["rows_predicted"],
+    "model_s": result.timings["model_s"],
     "findings": [f.failure_mode for f in result.findings],
     "detector_s": {o.detector: round(o.seconds, 2) for o in result.outcomes},
 }))
