@@ -174,3 +174,20 @@ def test_public_api_stays_callable_after_submodule_imports():
 
     assert callable(failwell.scan) and callable(failwell.make_dataset)
     assert callable(failwell.mitigate.reweighing)
+
+
+def test_nothing_below_the_command_line_imports_it():
+    """The command line and the web app sit on one library; the library never reaches up."""
+    import ast
+
+    package = REPO / "src" / "failwell"
+    offenders = []
+    for path in package.rglob("*.py"):
+        if (package / "cli") in path.parents:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            offenders += [f"{path.relative_to(package)}: {n}" for n in names
+                          if n == "failwell.cli" or n.startswith("failwell.cli.")]
+    assert offenders == []

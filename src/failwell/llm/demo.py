@@ -20,10 +20,10 @@ PAPER = {"d2p": (0.967, 0.001), "p2d": (0.500, 0.0)}
 
 
 def run_llm_demo(data: Path | None, output_dir: Path, console: Console) -> dict[str, ScanResult]:
-    from failwell.cli import progress_bar
     from failwell.llm.clients import Cache, HFClient
     from failwell.llm.reversal import load_pairs, reversal_probe
     from failwell.llm.tinylm import find_experiment, train_reversal_model
+    from failwell.progress import progress_bar
     from failwell.report import write
 
     folder = find_experiment(data)

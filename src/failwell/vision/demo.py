@@ -27,7 +27,7 @@ def export(model, example: np.ndarray, path: Path) -> Path:
 
 
 def run_digits_demo(output_dir: Path, console: Console) -> dict[str, ScanResult]:
-    from failwell.cli import progress_bar
+    from failwell.progress import progress_bar
     from failwell.report import write
     from failwell.vision.deepscan import DeepScanConfig, deep_scan
     from failwell.vision.digits import digits_with_marker, split, train

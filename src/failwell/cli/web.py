@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from failwell.cli import boundary, err
-from failwell.cli_kb import Db
+from failwell.cli.common import Db, boundary, err
 from failwell.errors import InputError
 
 user_app = typer.Typer(help="Local accounts for the web app.", no_args_is_help=True)

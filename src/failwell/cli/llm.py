@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from failwell.cli import (
+from failwell.cli.common import (
     FailOn,
     ReportFmt,
     ReportOutput,
@@ -15,9 +15,9 @@ from failwell.cli import (
     boundary,
     err,
     finish,
-    progress_bar,
 )
 from failwell.errors import InputError
+from failwell.progress import progress_bar
 
 llm_app = typer.Typer(help="Probe LLM applications: grounding, sycophancy, the reversal curse.",
                       no_args_is_help=True)

@@ -12,8 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from failwell.cli import boundary
-from failwell.cli_kb import Db, Fmt, _check_fmt, _print_json
+from failwell.cli.common import Db, Fmt, boundary, check_fmt, print_json
 from failwell.errors import InputError
 
 project_app = typer.Typer(help="AI projects under review: new, show, list.",
@@ -59,10 +58,10 @@ def project_new(
 def project_show(slug: Annotated[str, typer.Argument(help="Project id.")], db: Db = None,
                  fmt: Fmt = "terminal") -> None:
     """The project as registered, with its stage."""
-    _check_fmt(fmt)
+    check_fmt(fmt)
     project, row = _gov(db).project(slug)
     if fmt == "json":
-        _print_json(project.to_dict() | {"stage": row["stage"]})
+        print_json(project.to_dict() | {"stage": row["stage"]})
         return
     console.print(f"[bold]{project.name}[/] ({project.id}) · risk {project.risk} · stage "
                   f"[bold]{row['stage']}[/]", highlight=False)
@@ -76,10 +75,10 @@ def project_show(slug: Annotated[str, typer.Argument(help="Project id.")], db: D
 @boundary
 def project_list(db: Db = None, fmt: Fmt = "terminal") -> None:
     """Every project and the gate it is at."""
-    _check_fmt(fmt)
+    check_fmt(fmt)
     rows = _gov(db).projects()
     if fmt == "json":
-        _print_json(rows)
+        print_json(rows)
         return
     table = Table("id", "name", "risk", "stage")
     for r in rows:
@@ -95,10 +94,10 @@ def gate_status(slug: Annotated[str, typer.Argument(help="Project id.")], db: Db
                 gates: Gates = None, fmt: Fmt = "terminal") -> None:
     """The gate the project is at: its questions, the evidence (met or missing), open
     conditions, and lessons of related past incidents."""
-    _check_fmt(fmt)
+    check_fmt(fmt)
     status = _gov(db, gates).status(slug)
     if fmt == "json":
-        _print_json(status.to_dict())
+        print_json(status.to_dict())
         return
     if status.gate is None:
         console.print(f"{slug} has passed every gate.")
@@ -189,10 +188,10 @@ def gate_kinds() -> None:
 def gate_audit(slug: Annotated[str | None, typer.Argument(help="Project id.")] = None,
                db: Db = None, fmt: Fmt = "terminal") -> None:
     """The append-only audit log of every governance write."""
-    _check_fmt(fmt)
+    check_fmt(fmt)
     rows = _gov(db).audit(slug)
     if fmt == "json":
-        _print_json(rows)
+        print_json(rows)
         return
     for r in rows:
         console.print(f"{r['at']} {r['actor']} {r['action']} {r['project'] or ''} "
@@ -204,7 +203,7 @@ def gate_audit(slug: Annotated[str | None, typer.Argument(help="Project id.")] =
 def _card(kind: str, slug: str, set_: list[str], fmt: str, output: Path | None, db, by):
     from failwell.governance import cards
 
-    _check_fmt(fmt, ("md", "html", "json"))
+    check_fmt(fmt, ("md", "html", "json"))
     edits = {}
     for item in set_:
         key, sep, text = item.partition("=")
@@ -273,10 +272,10 @@ def pir(
     opens a pre-filled blameless postmortem draft in the knowledge base."""
     from failwell.governance.pir import parse_outcomes, review_outcomes
 
-    _check_fmt(fmt)
+    check_fmt(fmt)
     outcomes, postmortem = review_outcomes(_gov(db), slug, parse_outcomes(outcome), by=by)
     if fmt == "json":
-        _print_json({"outcomes": [o.to_dict() for o in outcomes], "postmortem": postmortem})
+        print_json({"outcomes": [o.to_dict() for o in outcomes], "postmortem": postmortem})
         return
     for o in outcomes:
         mark = "[green]met[/]" if o.met else "[red]missed[/]"

@@ -7,7 +7,6 @@ the per-user SQLite file) and most have a ``--format json`` twin of their termin
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,8 +15,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from failwell.cli import EXIT_FINDINGS, boundary, err
+from failwell.cli.common import (
+    EXIT_FINDINGS,
+    Db,
+    Fmt,
+    boundary,
+    check_fmt,
+    err,
+    open_kb,
+    print_json,
+)
 from failwell.errors import InputError
+from failwell.progress import counted_bar
 
 incident_app = typer.Typer(help="Blameless postmortems: new, edit, show, list, lint, publish.",
                            no_args_is_help=True)
@@ -25,10 +34,6 @@ kb_app = typer.Typer(help="The knowledge base: search, import, export, stats.",
                      no_args_is_help=True)
 lessons_app = typer.Typer(help="Lessons of related past incidents.", no_args_is_help=True)
 
-Db = Annotated[str | None, typer.Option(
-    "--db", envvar="FAILWELL_DB", show_envvar=True,
-    help="SQLite file or SQLAlchemy URL (default ~/.local/share/failwell/kb.sqlite).")]
-Fmt = Annotated[str, typer.Option("--format", help="terminal or json.")]
 Patterns = Annotated[list[str], typer.Option("--pattern", help="Systemic pattern id.")]
 Modes = Annotated[list[str], typer.Option("--failure-mode", help="Failure mode id.")]
 Severities = Annotated[list[str], typer.Option("--severity", help="low/medium/high/critical.")]
@@ -40,12 +45,6 @@ Since = Annotated[str | None, typer.Option(help="Occurred on or after (YYYY-MM-D
 Until = Annotated[str | None, typer.Option(help="Occurred on or before (YYYY-MM-DD).")]
 
 console = Console()
-
-
-def _open(db: str | None):
-    from failwell.kb.store import KnowledgeBase
-
-    return KnowledgeBase.open(db)
 
 
 def _date(value: str | None, name: str) -> dt.date | None:
@@ -79,15 +78,6 @@ def _filters(patterns, modes, severities, projects, statuses, sources, since, un
                    since=_date(since, "since"), until=_date(until, "until"))
 
 
-def _check_fmt(fmt: str, allowed=("terminal", "json")) -> None:
-    if fmt not in allowed:
-        raise InputError(f"--format {fmt!r} is not one of {', '.join(allowed)}.")
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
-
-
 def _read_text(path: Path) -> str:
     if not path.is_file():
         raise InputError(f"No such file: {path}")
@@ -95,19 +85,6 @@ def _read_text(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise InputError(f"{path} is not UTF-8 text.") from None
-
-
-def _progress(label: str):
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(TextColumn(f"[bold]{label}[/]"), BarColumn(), MofNCompleteColumn(),
-                    TimeRemainingColumn(), console=err, transient=True)
 
 
 # -- incident --------------------------------------------------------------------------
@@ -163,13 +140,13 @@ def incident_new(
     from failwell.kb.postmortem import ContributingFactor, from_markdown, to_markdown
     from failwell.kb.recurrence import related_incidents
 
-    _check_fmt(fmt)
+    check_fmt(fmt)
     if from_file is not None:
         markdown = _read_text(from_file)
         pm = from_markdown(markdown, source=str(from_file))
     else:
         pm, markdown = _interactive()
-    kb = _open(db)
+    kb = open_kb(db)
     if kb.existing_ids([pm.id]):
         raise InputError(f"an incident with id {pm.id!r} already exists; choose another id or "
                          f"`failwell incident edit {pm.id}`.")
@@ -188,7 +165,7 @@ def incident_new(
     flags = lint(pm.text())
     related = related_incidents(kb, pm)
     if fmt == "json":
-        _print_json({"id": pm.id, "status": pm.status,
+        print_json({"id": pm.id, "status": pm.status,
                      "blame_flags": [f.to_dict() for f in flags],
                      "suggestions": [s.to_dict() for s in suggestions],
                      "accepted": [s.id for s in accepted],
@@ -239,7 +216,7 @@ def incident_edit(
     the stored version is untouched."""
     from failwell.kb.postmortem import from_markdown
 
-    kb = _open(db)
+    kb = open_kb(db)
     stored = kb.get(incident_id)
     if from_file is not None:
         text = _read_text(from_file)
@@ -296,13 +273,13 @@ def incident_show(
     fmt: Annotated[str, typer.Option("--format", help="md, json or terminal.")] = "md",
 ) -> None:
     """Print a postmortem: its Markdown (default), JSON, or a terminal summary."""
-    _check_fmt(fmt, ("md", "json", "terminal"))
-    kb = _open(db)
+    check_fmt(fmt, ("md", "json", "terminal"))
+    kb = open_kb(db)
     stored = kb.get(incident_id)
     if fmt == "md":
         sys.stdout.write(stored.markdown)
     elif fmt == "json":
-        _print_json(stored.to_dict())
+        print_json(stored.to_dict())
     else:
         pm = stored.postmortem
         closed, total = stored.actions_closed
@@ -331,12 +308,12 @@ def incident_list(
     since: Since = None, until: Until = None,
 ) -> None:
     """List incidents, newest first."""
-    _check_fmt(fmt)
+    check_fmt(fmt)
     filters = _filters(pattern, failure_mode, severity, project, status, source, since, until)
-    kb = _open(db)
+    kb = open_kb(db)
     rows = kb.list(filters, limit=limit)
     if fmt == "json":
-        _print_json([r.to_dict() for r in rows])
+        print_json([r.to_dict() for r in rows])
         return
     table = Table("id", "title", "severity", "status", "project", "occurred")
     for r in rows:
@@ -356,10 +333,10 @@ def incident_lint(
     and suggest a systemic rewording. Exit 1 when anything is flagged, 0 when clean."""
     from failwell.kb.blameless import lint
 
-    _check_fmt(fmt)
+    check_fmt(fmt)
     flags = lint(_read_text(file))
     if fmt == "json":
-        _print_json([f.to_dict() for f in flags])
+        print_json([f.to_dict() for f in flags])
     else:
         _show_flags(flags)
         if not flags:
@@ -378,7 +355,7 @@ def incident_publish(
     db: Db = None,
 ) -> None:
     """Publish a postmortem. Open blame-framing flags block it unless overridden."""
-    flags = _open(db).publish(incident_id, override_reason=override_reason)
+    flags = open_kb(db).publish(incident_id, override_reason=override_reason)
     note = f" (overriding {len(flags)} flag(s): {override_reason})" if flags else ""
     console.print(f"[green]Published[/] {incident_id}{note}.", highlight=False)
 
@@ -393,9 +370,9 @@ def incident_suggest(
     from failwell.kb.classify import suggest
     from failwell.kb.postmortem import from_markdown
 
-    _check_fmt(fmt)
+    check_fmt(fmt)
     path = Path(source)
-    kb = _open(db)
+    kb = open_kb(db)
     if path.is_file():
         text = _read_text(path)
         subject = from_markdown(text, source=source) if text.startswith("---\n") else text
@@ -403,7 +380,7 @@ def incident_suggest(
         subject = kb.get(source).postmortem
     suggestions = suggest(subject, kb=kb)
     if fmt == "json":
-        _print_json([s.to_dict() for s in suggestions])
+        print_json([s.to_dict() for s in suggestions])
         return
     for s in suggestions:
         done = " [dim](already tagged)[/]" if s.already_tagged else ""
@@ -430,11 +407,11 @@ def kb_search(
     """Full-text and semantic search, fused into one ranking."""
     from failwell.kb.search import search
 
-    _check_fmt(fmt)
+    check_fmt(fmt)
     filters = _filters(pattern, failure_mode, severity, project, status, source, since, until)
-    hits = search(_open(db), query, filters, mode=mode, limit=limit)  # type: ignore[arg-type]
+    hits = search(open_kb(db), query, filters, mode=mode, limit=limit)  # type: ignore[arg-type]
     if fmt == "json":
-        _print_json([h.to_dict() for h in hits])
+        print_json([h.to_dict() for h in hits])
         return
     table = Table("score", "id", "title", "severity", "occurred")
     for h in hits:
@@ -459,9 +436,9 @@ def kb_import(
     """Import postmortems; idempotent (present ids are skipped) and resumable."""
     from failwell.kb import transfer
 
-    _check_fmt(fmt)
-    kb = _open(db)
-    with _progress("importing") as bar:
+    check_fmt(fmt)
+    kb = open_kb(db)
+    with counted_bar("importing") as bar:
         task = bar.add_task("", total=None)
 
         def progress(done: int, total: int) -> None:
@@ -473,7 +450,7 @@ def kb_import(
             report = transfer.import_path(kb, Path(source), progress=progress)
     embedded = _embed(kb) if embed else 0
     if fmt == "json":
-        _print_json(report.to_dict() | {"embedded": embedded})
+        print_json(report.to_dict() | {"embedded": embedded})
         return
     console.print(f"{report.source}: read {report.read}, added {report.added}, skipped "
                   f"{report.skipped} already present"
@@ -493,7 +470,7 @@ def _embed(kb) -> int:
     with err.status("Loading the embedding model"):
         embeddings.encoder()
     try:
-        with _progress("embedding") as bar:
+        with counted_bar("embedding") as bar:
             task = bar.add_task("", total=None)
             return kb.embed_missing(progress=lambda done, total: bar.update(
                 task, completed=done, total=total))
@@ -509,7 +486,7 @@ def _embed(kb) -> int:
 @boundary
 def kb_embed(db: Db = None) -> None:
     """Compute the missing embeddings (resumes where an interrupted run stopped)."""
-    console.print(f"Embedded {_embed(_open(db))} incident(s).")
+    console.print(f"Embedded {_embed(open_kb(db))} incident(s).")
 
 
 @kb_app.command("export")
@@ -528,7 +505,7 @@ def kb_export(
     from failwell.kb.transfer import export
 
     filters = _filters(pattern, failure_mode, severity, project, status, source, since, until)
-    n = export(_open(db), destination, fmt, filters)
+    n = export(open_kb(db), destination, fmt, filters)
     console.print(f"Exported {n} incident(s) to {destination}.", highlight=False)
 
 
@@ -546,13 +523,13 @@ def kb_stats(
     from failwell.kb.stats import PERIODS, default_filters, learning_stats
     from failwell.kb.store import Filters
 
-    _check_fmt(fmt)
+    check_fmt(fmt)
     if period not in PERIODS:
         raise InputError(f"--period {period!r} is not one of {', '.join(PERIODS)}.")
     filters = Filters(sources=list(source)) if source else default_filters()
-    stats = learning_stats(_open(db), filters, period=period)
+    stats = learning_stats(open_kb(db), filters, period=period)
     if fmt == "json":
-        _print_json(stats)
+        print_json(stats)
         return
     pct = lambda v: "n/a" if v is None else f"{100 * v:.0f}%"  # noqa: E731
     days = lambda v: "n/a" if v is None else f"{v:.0f} days"  # noqa: E731
@@ -577,7 +554,7 @@ def kb_info(db: Db = None) -> None:
     """Where the knowledge base is, its schema version and what it holds."""
     from failwell.kb import db as kbdb
 
-    kb = _open(db)
+    kb = open_kb(db)
     console.print(f"database: {kb.engine.url.render_as_string(hide_password=True)}\n"
                   f"schema: {kbdb.current_revision(kb.engine)} (head {kbdb.head_revision()})\n"
                   f"incidents: {kb.count()}", highlight=False)
@@ -596,8 +573,8 @@ def lessons_for(
     """Lessons of the past incidents most related to a project or a scan."""
     from failwell.kb.lessons import lessons_for_scan, lessons_for_text
 
-    _check_fmt(fmt)
-    kb = _open(db)
+    check_fmt(fmt)
+    kb = open_kb(db)
     path = Path(subject)
     if path.suffix.lower() == ".json" and path.is_file():
         from failwell.findings import ScanResult
@@ -607,7 +584,7 @@ def lessons_for(
         text = _read_text(path) if path.is_file() else subject
         hits = lessons_for_text(kb, text, limit=limit)
     if fmt == "json":
-        _print_json([h.to_dict() for h in hits])
+        print_json([h.to_dict() for h in hits])
         return
     print_lessons(hits)
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from failwell.cli import (
+from failwell.cli.common import (
     FailOn,
     KbDb,
     KbProject,
@@ -16,11 +16,11 @@ from failwell.cli import (
     ReportFmt,
     ReportOutput,
     Upload,
-    _check_project,
     boundary,
+    check_project,
     finish,
-    progress_bar,
 )
+from failwell.progress import progress_bar
 
 deep_app = typer.Typer(help="Scan neural networks: Clever Hans, adversarial attacks, "
                             "corruptions, drift and latency.", no_args_is_help=True)
@@ -88,7 +88,7 @@ def deep_scan_command(
     from failwell.vision.deepscan import DeepScanConfig, deep_scan
     from failwell.vision.loading import load_arrays, load_mask, load_network
 
-    _check_project(project, kb, db)
+    check_project(project, kb, db)
     x, y = load_arrays(data)
     prod = load_arrays(production, need_labels=False)[0] if production else None
     config = DeepScanConfig(

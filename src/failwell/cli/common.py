@@ -1,0 +1,246 @@
+"""What every command shares: the error boundary, option types, and what happens to a
+result (report, knowledge base, upload, exit code).
+
+User errors (:class:`~failwell.errors.FailwellError`) become one message and exit 2 here,
+at the boundary; exit 1 means a finding reached ``--fail-on``; 0 means nothing did.
+Nothing outside ``failwell.cli`` imports this package.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from failwell.errors import FailwellError, InputError
+
+err = Console(stderr=True)
+SEVERITIES = ("low", "medium", "high", "critical")
+EXIT_FINDINGS, EXIT_USAGE = 1, 2
+
+def boundary(fn):
+    """Turn failwell's own errors into one red line and exit 2; never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except FailwellError as exc:
+            err.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False,
+                      soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper
+
+
+def parse_params(items: list[str]) -> dict[str, dict[str, Any]]:
+    from failwell.errors import InputError
+
+    params: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        detector, dot, name = key.partition(".")
+        if not sep or not dot:
+            raise InputError(f"--param {item!r}: use DETECTOR.PARAM=VALUE, "
+                             "e.g. group-fairness.max_rate_gap=0.05")
+        params.setdefault(detector, {})[name] = value
+    return params
+
+
+def parse_pairs(items: list[str], option: str, example: str) -> dict[str, str]:
+    from failwell.errors import InputError
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise InputError(f"{option} {item!r}: use ATTR=VALUE, e.g. {example}")
+        out[key] = value
+    return out
+
+
+def _check_severity(value: str) -> str:
+    if value not in SEVERITIES:
+        raise typer.BadParameter(f"choose one of {', '.join(SEVERITIES)}")
+    return value
+
+
+def _check_format(value: str) -> str:
+    from failwell.report import FORMATS
+
+    if value not in FORMATS:
+        raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}")
+    return value
+
+
+# Report and knowledge-base options shared by every command that scans or probes.
+ReportFmt = Annotated[str, typer.Option("--format", callback=_check_format,
+                                        help="terminal, json, html or md.")]
+ReportOutput = Annotated[Path | None, typer.Option(help="Write the report here.")]
+FailOn = Annotated[str, typer.Option(callback=_check_severity,
+                                     help="Exit 1 at this severity or above.")]
+RecordInKb = Annotated[bool, typer.Option(
+    "--kb", help="Record the findings in the knowledge base and show related lessons.")]
+KbDb = Annotated[str | None, typer.Option(
+    "--db", envvar="FAILWELL_DB", help="Knowledge base for --kb.")]
+KbProject = Annotated[str | None, typer.Option(
+    help="With --kb: record the scan as evidence for this governance project.")]
+Upload = Annotated[str | None, typer.Option(
+    help="Send the result to a failwell web app, e.g. https://failwell.example.org "
+         "(token in FAILWELL_TOKEN, with the 'scans' scope).")]
+
+
+# Knowledge-base options and output shared by the kb, governance and web commands.
+Db = Annotated[str | None, typer.Option(
+    "--db", envvar="FAILWELL_DB", show_envvar=True,
+    help="SQLite file or SQLAlchemy URL (default ~/.local/share/failwell/kb.sqlite).")]
+Fmt = Annotated[str, typer.Option("--format", help="terminal or json.")]
+
+
+def open_kb(db: str | None):
+    from failwell.kb.store import KnowledgeBase
+
+    return KnowledgeBase.open(db)
+
+
+def check_fmt(fmt: str, allowed=("terminal", "json")) -> None:
+    if fmt not in allowed:
+        raise InputError(f"--format {fmt!r} is not one of {', '.join(allowed)}.")
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def finish(result, fmt: str, output: Path | None, title: str, fail_on: str, *,
+           kb: bool = False, db: str | None = None, project: str | None = None,
+           upload: str | None = None) -> None:
+    """What every scan and probe does with its result: write the report, record it in the
+    knowledge base (--kb), send it to the web app (--upload), and exit by severity."""
+    emit(result, fmt, output, title=title)
+    if kb:
+        _record_in_kb(result, db, project)
+    if upload:
+        upload_scan(result, upload, project=project)
+    exit_for(result, fail_on)
+
+
+def upload_scan(result, url: str, *, project: str | None = None,
+                token: str | None = None) -> str:
+    """POST the result to ``URL/api/scans``; prints and returns the scan's page."""
+    import os
+
+    from failwell.errors import FailwellError, require
+
+    httpx = require("httpx", extra="web", purpose="Uploading scans")
+    token = token or os.environ.get("FAILWELL_TOKEN")
+    if not token:
+        raise InputError("--upload needs an API token in FAILWELL_TOKEN (failwell token "
+                         "issue USER --name ci --scope scans).")
+    base = url.rstrip("/")
+    try:
+        response = httpx.post(f"{base}/api/scans", json=result.to_dict(),
+                              params={"project": project} if project else None,
+                              headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    except httpx.HTTPError as exc:
+        raise FailwellError(f"could not reach {base}: {exc}") from None
+    if response.status_code != 201:
+        detail = response.json().get("detail") if response.headers.get(
+            "content-type", "").startswith("application/json") else response.text[:200]
+        raise FailwellError(f"{base} refused the upload (HTTP {response.status_code}): "
+                            f"{detail}")
+    page = base + response.json()["url"]
+    err.print(f"uploaded: {page}")
+    return page
+
+
+def check_project(project: str | None, kb: bool, db: str | None) -> None:
+    """--project needs --kb, and an unknown project fails before the scan runs."""
+    if project and not kb:
+        raise InputError("--project records the scan in the knowledge base: add --kb.")
+    if project:
+        governance(db).project(project)
+
+
+def governance(db: str | None):
+    from failwell.governance.store import Governance
+    from failwell.kb.store import KnowledgeBase
+
+    return Governance(KnowledgeBase.open(db))
+
+
+def _record_in_kb(result, db: str | None, project: str | None = None) -> None:
+    """Store the scan and print the lessons of incidents with the same failure modes (to
+    stderr, so a JSON report on stdout stays clean)."""
+    from failwell.kb.lessons import lessons_for_scan
+
+    gov = governance(db)
+    store = gov.kb
+    scan_id = store.record_scan(result, project=project)
+    hits = lessons_for_scan(store, result)
+    err.print(f"Recorded as scan {scan_id} in the knowledge base"
+              + (f" for project {project}." if project else "."))
+    if project:
+        from failwell.governance.guard import check_after_scan
+
+        line = check_after_scan(gov, project)
+        if line:
+            err.print(line, highlight=False)
+    for h in hits:
+        err.print(f"[bold]Lessons from {escape(h.title)}[/] [dim]({h.incident}; "
+                  f"{', '.join(h.failure_modes)})[/]", highlight=False)
+        for lesson in h.lessons:
+            err.print(f"  • {escape(lesson['text'])}", highlight=False)
+
+
+def scan_with_progress(run_scan, dataset, adapter, detectors, config):
+    from failwell.progress import progress_bar
+
+    with progress_bar(err) as progress:
+        return run_scan(dataset, adapter, detectors=detectors, config=config,
+                        progress=progress)
+
+
+def emit(result, fmt: str, output: Path | None, *, title: str) -> None:
+    from failwell.report import render, write
+
+    if output is not None:
+        write(result, fmt if fmt != "terminal" else _fmt_from_suffix(output), output,
+              title=title)
+        err.print(f"report written to {output}")
+    if fmt == "terminal":
+        _print_terminal(result)
+    elif output is None:
+        sys.stdout.write(render(result, fmt, title=title) + "\n")
+
+
+def _print_terminal(result) -> None:
+    from failwell.report.terminal import build_renderable
+
+    Console().print(build_renderable(result))
+
+
+def _fmt_from_suffix(path: Path) -> str:
+    return {".html": "html", ".htm": "html", ".md": "md"}.get(path.suffix.lower(), "json")
+
+
+def exit_for(result, fail_on: str) -> None:
+    errors = result.errors
+    for o in errors:
+        first = escape(o.message.splitlines()[0])
+        err.print(f"[bold red]Detector {o.detector!r} failed:[/] {first}", soft_wrap=True,
+                  highlight=False)
+    if errors:
+        err.print(f"[red]Scan incomplete: {len(errors)} detector(s) failed.[/]")
+        raise typer.Exit(EXIT_USAGE)
+    worst = result.worst_severity()
+    if worst is not None and worst >= fail_on:
+        raise typer.Exit(EXIT_FINDINGS)
+
+

@@ -1,0 +1,242 @@
+"""Top-level commands: scan, compare, detectors, catalog, demo."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from failwell.cli.common import (
+    FailOn,
+    KbDb,
+    KbProject,
+    RecordInKb,
+    ReportFmt,
+    ReportOutput,
+    Upload,
+    boundary,
+    check_project,
+    emit,
+    exit_for,
+    finish,
+    governance,
+    parse_pairs,
+    parse_params,
+    scan_with_progress,
+)
+from failwell.errors import InputError
+
+SCAN_HELP = """Scan a dataset (and optionally a model) for known failure modes.
+
+DATA is a CSV or Parquet file. Each column plays one role:
+
+* [bold]--target[/] the true outcome (binary).
+* [bold]--prediction[/] / [bold]--score[/] what a black-box system decided, when no model
+  can be called (COMPAS is one); or [bold]--model[/] a model file to call.
+* [bold]--protected[/] attributes fairness is judged on (repeat for several).
+* [bold]--metadata[/] columns that must not drive decisions (site, scanner, marker).
+* [bold]--text[/] free-text columns (gendered words are swapped, typos added).
+* every other column is a model feature.
+
+Example (ProPublica's COMPAS analysis):
+
+  failwell scan compas.csv --target two_year_recid --prediction score_text
+  --prediction-positive Medium --prediction-positive High --protected race --protected sex
+
+Exit codes: 0 no finding at --fail-on severity or above, 1 at least one, 2 usage or input
+error (or a detector that could not run its model).
+"""
+
+
+@boundary
+def scan(
+    data: Annotated[Path, typer.Argument(help="CSV or Parquet file.")],
+    target: Annotated[str, typer.Option(help="True outcome column (binary).")],
+    prediction: Annotated[str | None, typer.Option(help="Column of decisions.")] = None,
+    prediction_positive: Annotated[list[str], typer.Option(
+        help="Value(s) of --prediction that mean a positive decision.")] = [],  # noqa: B006
+    score: Annotated[str | None, typer.Option(help="Column of scores.")] = None,
+    threshold: Annotated[float | None, typer.Option(
+        help="Scores >= threshold are positive (default 0.5 for 0..1 scores).")] = None,
+    model: Annotated[str | None, typer.Option(
+        help="Model: .skops, .onnx, a pickle with --trust-model, or module:function.")] = None,
+    trust_model: Annotated[bool, typer.Option(
+        help="Allow loading pickles / untrusted skops types (runs code in the file).")] = False,
+    protected: Annotated[list[str], typer.Option(help="Protected attribute.")] = [],  # noqa: B006
+    reference_group: Annotated[list[str], typer.Option(
+        help="ATTR=VALUE: compare every group of ATTR with this one (e.g. race=Caucasian); "
+             "default: the lowest and highest groups.")] = [],  # noqa: B006
+    metadata: Annotated[list[str], typer.Option(
+        help="Column that must not drive decisions.")] = [],  # noqa: B006
+    text: Annotated[list[str], typer.Option(help="Free-text column.")] = [],  # noqa: B006
+    feature: Annotated[list[str], typer.Option(
+        help="Limit features to these columns (default: all others).")] = [],  # noqa: B006
+    positive_label: Annotated[str | None, typer.Option(
+        help="Target value that is the positive outcome.")] = None,
+    where: Annotated[str | None, typer.Option(
+        help="Row filter (pandas query), e.g. \"is_recid != -1\".")] = None,
+    reference: Annotated[Path | None, typer.Option(
+        help="Training data, to check train/test overlap.")] = None,
+    detector: Annotated[list[str], typer.Option(
+        help="Run only these detectors (see 'failwell detectors').")] = [],  # noqa: B006
+    param: Annotated[list[str], typer.Option(
+        help="Detector parameter DETECTOR.PARAM=VALUE.")] = [],  # noqa: B006
+    fmt: ReportFmt = "terminal",
+    output: ReportOutput = None,
+    fail_on: FailOn = "high",
+    seed: Annotated[int, typer.Option(help="Random seed for sampling and noise.")] = 0,
+    max_model_rows: Annotated[int, typer.Option(
+        help="Rows sampled for counterfactuals, perturbations and permutations "
+             "(5,000: a flip rate within +-1.4 points).")] = 5_000,
+    kb: RecordInKb = False,
+    db: KbDb = None,
+    project: KbProject = None,
+    upload: Upload = None,
+) -> None:
+    from failwell.scanner import ScanConfig, load_model, make_dataset, read_table
+    from failwell.scanner import scan as run_scan
+
+    check_project(project, kb, db)
+    dataset = make_dataset(
+        data, target=target, prediction=prediction,
+        prediction_positive=tuple(prediction_positive), score=score, threshold=threshold,
+        protected=protected, metadata=metadata, text=text, features=feature or None,
+        positive_label=positive_label, where=where,
+        reference_groups=parse_pairs(reference_group, "--reference-group", "race=Caucasian"),
+    )
+    adapter = load_model(model, trust=trust_model) if model else None
+    config = ScanConfig(seed=seed, max_model_rows=max_model_rows, params=parse_params(param),
+                        reference=read_table(reference) if reference else None)
+    result = scan_with_progress(run_scan, dataset, adapter, detector or None, config)
+    finish(result, fmt, output, f"failwell scan of {data.name}", fail_on, kb=kb, db=db,
+           project=project, upload=upload)
+
+
+@boundary
+def compare(
+    old: Annotated[Path, typer.Argument(help="Scan result JSON (or JSON of metrics) before.")],
+    new: Annotated[Path, typer.Argument(help="Scan result JSON (or JSON of metrics) after.")],
+    proxy: Annotated[str | None, typer.Option(
+        help="The optimized metric, NAME[:up|down].")] = None,
+    guardrail: Annotated[list[str], typer.Option(
+        help="Metric that must not degrade, NAME[:up|down] (repeatable).")] = [],  # noqa: B006
+    tolerance: Annotated[float, typer.Option(help="Change that counts as real.")] = 0.01,
+    fmt: ReportFmt = "terminal",
+    output: ReportOutput = None,
+    fail_on: FailOn = "medium",
+    project: Annotated[str | None, typer.Option(
+        help="Use this project's declared proxy and guardrails; record the result as its "
+             "proxy-guard gate evidence.")] = None,
+    db: Annotated[str | None, typer.Option("--db", envvar="FAILWELL_DB")] = None,
+) -> None:
+    """Flag a proxy objective: the proxy metric improved while a guardrail got worse."""
+    from failwell.scanner.compare import compare as run_compare
+
+    if project:
+        from failwell.governance.guard import check
+
+        result = check(governance(db), project, old, new)
+    elif proxy is None:
+        raise InputError("give --proxy (and --guardrail), or --project to use its guard.")
+    else:
+        result = run_compare(old, new, proxy=proxy, guardrails=guardrail, tolerance=tolerance)
+    if fmt == "terminal" and output is None:
+        from rich.table import Table
+
+        table = Table(title="proxy vs guardrails")
+        for col in ("metric", "role", "old", "new", "improvement"):
+            table.add_column(col)
+        for r in result.config["comparison"]:
+            table.add_row(r["metric"], r["role"], f"{r['old']:.4g}", f"{r['new']:.4g}",
+                          f"{r['improvement']:+.4g}")
+        Console().print(table)
+    emit(result, fmt, output, title="failwell compare")
+    exit_for(result, fail_on)
+
+
+@boundary
+def detectors(
+    fmt: Annotated[str, typer.Option("--format", help="terminal or json.")] = "terminal",
+) -> None:
+    """List the detectors (built-in and plugins), their failure modes and parameters."""
+    import json
+
+    from failwell.scanner.registry import available_detectors, describe
+
+    rows = [describe(cls) for cls in available_detectors().values()]
+    if fmt == "json":
+        sys.stdout.write(json.dumps(rows, indent=2, default=list) + "\n")
+        return
+    from rich.table import Table
+
+    table = Table(title="detectors", show_lines=True)
+    for col in ("name", "failure modes", "description", "parameters"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"], "\n".join(r["failure_modes"]), r["description"],
+                      "\n".join(f"{k}={v}" for k, v in r["params"].items()))
+    Console().print(table)
+
+
+@boundary
+def catalog(
+    fmt: Annotated[str, typer.Option("--format", help="terminal or json.")] = "terminal",
+) -> None:
+    """List the catalog of failure modes and systemic patterns."""
+    import dataclasses
+    import json
+
+    from failwell.taxonomy import load_catalog
+
+    cat = load_catalog()
+    if fmt == "json":
+        data = {"failure_modes": [dataclasses.asdict(m) for m in cat.failure_modes.values()],
+                "patterns": [dataclasses.asdict(p) for p in cat.patterns.values()]}
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        return
+    from rich.table import Table
+
+    table = Table(title="failure modes", show_lines=True)
+    for col in ("id", "name", "systemic patterns"):
+        table.add_column(col)
+    for m in cat.failure_modes.values():
+        table.add_row(m.id, m.name, ", ".join(m.patterns))
+    Console().print(table)
+
+
+@boundary
+def demo(
+    data: Annotated[Path | None, typer.Option(
+        help="compas-scores-two-years.csv, or with --llm the reversal_curse/experiment1 "
+             "folder (default: found under ../shared/data).")] = None,
+    output_dir: Annotated[Path, typer.Option(help="Where the reports go.")] = Path(
+        "failwell-demo"),
+    digits: Annotated[bool, typer.Option(
+        "--digits", help="The deep-learning demo instead: two CNNs on scikit-learn's digits, "
+                         "one reading a corner marker (needs failwell[torch]).")] = False,
+    llm: Annotated[bool, typer.Option(
+        "--llm", help="The LLM demo instead: train a small GPT-2 on the reversal-curse facts "
+                      "(about 1 min) and probe it (needs failwell[llm,torch]).")] = False,
+) -> None:
+    """Reproduce ProPublica's COMPAS error rates, then scan a model trained without race.
+
+    With --digits: train a CNN where a corner marker goes with the label and one without,
+    and scan both for Clever Hans, adversarial fragility, corruptions and latency."""
+    if llm:
+        from failwell.llm.demo import run_llm_demo
+
+        run_llm_demo(data, output_dir, Console())
+        return
+    if digits:
+        from failwell.vision.demo import run_digits_demo
+
+        run_digits_demo(output_dir, Console())
+        return
+    from failwell.demo import run_demo
+
+    run_demo(data, output_dir, Console())
+
+
