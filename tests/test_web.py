@@ -1,6 +1,7 @@
 """The web app over real HTTP on loopback (uvicorn in a thread, httpx as the client), on
 SQLite and PostgreSQL: logins, roles, CSRF, API tokens, escaping."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -286,7 +287,10 @@ def test_write_a_postmortem_see_the_blame_flag_reword_and_publish(site):
                                                   "csrf": token})
     assert refused.status_code == 400 and "no front matter" in refused.text  # text kept
     made = author.post("/incidents/new", data={"markdown": BLAMING, "csrf": token})
-    assert made.status_code == 303 and made.headers["location"] == "/incidents/web-upload-9"
+    assert made.status_code == 303
+    assert made.headers["location"] == "/incidents/web-upload-9?review=1"
+    review = author.get(made.headers["location"]).text  # what `incident new` would print
+    assert "Blame framing" in review and "forgot" in review
     blocked = author.post("/incidents/web-upload-9/publish", data={"csrf": token})
     assert blocked.status_code == 409 and "forgot" in blocked.text
     reworded = BLAMING.replace("The engineer forgot to check the vendor's release notes.",
@@ -649,3 +653,80 @@ def test_password_guessing_is_throttled_per_username(site):
     login(base, "viewer")
     assert client.post("/login", data={"username": "viewer", "password": "guess-guess"}
                        ).status_code == 401  # the count started again after the success
+
+
+PARITY_POSTMORTEM = """---
+id: parity-triage
+title: "Triage model leaned on the scanner model field"
+severity: high
+status: draft
+project: ward-triage
+---
+
+## Summary
+
+A chest X-ray triage model scored patients by the portable scanner marker in the image
+header rather than by the lungs, and it went unnoticed for months because the engineer
+failed to check which features drove the scores.
+
+## Lessons
+
+- Run the remove-the-marker test before every release.
+"""
+
+
+def test_the_web_and_the_command_line_record_the_same_way(site, tmp_path):
+    """One postmortem and one project's scans, recorded through `failwell` and through the
+    API: the same blame flags, suggested tags, related incidents, lessons and proxy guard."""
+    from typer.testing import CliRunner
+
+    from conftest import people
+    from failwell.cli import app as cli
+    from failwell.governance.store import Governance
+    from failwell.kb.store import KnowledgeBase
+
+    base, accounts, url = site
+    local = f"sqlite:///{tmp_path / 'cli.sqlite'}"
+    draft = tmp_path / "pm.md"
+    draft.write_text(PARITY_POSTMORTEM, encoding="utf-8")
+    by_cli = CliRunner().invoke(cli, ["incident", "new", "--from", str(draft), "--db", local,
+                                      "--format", "json"])
+    assert by_cli.exit_code == 0, by_cli.output
+    token = accounts.issue_token("contributor", "ci", ["read", "write", "scans"])
+    api = client_for(base, headers={"Authorization": f"Bearer {token}"})
+    by_api = api.post("/api/incidents", json={"markdown": PARITY_POSTMORTEM})
+    assert by_api.status_code == 201, by_api.text
+    answer, printed = by_api.json(), json.loads(by_cli.stdout)
+    assert answer.pop("created_by") == "contributor"
+    assert answer == printed
+    assert printed["blame_flags"] and printed["suggestions"] and printed["related"]
+    page = login(base, "viewer").get("/incidents/parity-triage?review=1").text
+    assert "Suggested tags" in page and "Similar past incidents" in page
+
+    # the same two scans of a project with a proxy guard, by CLI and by upload
+    for where in (local, url):
+        kb = KnowledgeBase.open(where)
+        Governance(kb).add_project(LOAN.read_text())
+        kb.close()
+    verdicts = []
+    for i, bias in enumerate((0.0, 2.5)):
+        frame = people(1500, seed=20 + i, label_bias=bias)
+        frame["decision"] = ((frame["skill"] > 0) | ((frame["gender"] == "M") & (i == 1))
+                             ).astype(int)
+        data = tmp_path / f"scan{i}.csv"
+        frame.to_csv(data, index=False)
+        args = ["scan", str(data), "--target", "hired", "--prediction", "decision",
+                "--protected", "gender", "--format", "json", "--fail-on", "critical"]
+        ran = CliRunner().invoke(cli, [*args, "--kb", "--db", local, "--project",
+                                       "loan-approvals"])
+        assert ran.exit_code == 0, ran.output
+        result = CliRunner().invoke(cli, args)
+        up = api.post("/api/scans", params={"project": "loan-approvals"},
+                      json=json.loads(result.stdout))
+        assert up.status_code == 201, up.text
+        verdicts.append(up.json()["proxy_guard"])
+        assert verdicts[-1] in " ".join(ran.stderr.split())  # the CLI printed the same
+        assert len(up.json()["related"]) == ran.stderr.count("Lessons from")
+    assert up.json()["related"]  # the biased scan: lessons of past incidents
+    assert verdicts[0].startswith("proxy guard: no earlier scan")
+    assert verdicts[1].startswith("proxy guard:") and "passed" not in verdicts[1]

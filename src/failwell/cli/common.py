@@ -176,23 +176,16 @@ def governance(db: str | None):
 
 
 def _record_in_kb(result, db: str | None, project: str | None = None) -> None:
-    """Store the scan and print the lessons of incidents with the same failure modes (to
-    stderr, so a JSON report on stdout stays clean)."""
-    from failwell.kb.lessons import lessons_for_scan
+    """Store the scan and print the proxy guard and the lessons of incidents with the same
+    failure modes (to stderr, so a JSON report on stdout stays clean)."""
+    from failwell.workflows import record_scan
 
-    gov = governance(db)
-    store = gov.kb
-    scan_id = store.record_scan(result, project=project)
-    hits = lessons_for_scan(store, result)
-    err.print(f"Recorded as scan {scan_id} in the knowledge base"
+    recorded = record_scan(governance(db), result, project=project)
+    err.print(f"Recorded as scan {recorded.scan_id} in the knowledge base"
               + (f" for project {project}." if project else "."))
-    if project:
-        from failwell.governance.guard import check_after_scan
-
-        line = check_after_scan(gov, project)
-        if line:
-            err.print(line, highlight=False)
-    for h in hits:
+    if recorded.proxy_guard:
+        err.print(recorded.proxy_guard, highlight=False)
+    for h in recorded.lessons:
         err.print(f"[bold]Lessons from {escape(h.title)}[/] [dim]({h.incident}; "
                   f"{', '.join(h.failure_modes)})[/]", highlight=False)
         for lesson in h.lessons:

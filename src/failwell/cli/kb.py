@@ -135,10 +135,8 @@ def incident_new(
 ) -> None:
     """Record a postmortem (from a file, or by answering questions) as a draft; shows blame
     framing, suggested tags and similar past incidents."""
-    from failwell.kb.blameless import lint
-    from failwell.kb.classify import suggest
-    from failwell.kb.postmortem import ContributingFactor, from_markdown, to_markdown
-    from failwell.kb.recurrence import related_incidents
+    from failwell.kb.postmortem import from_markdown
+    from failwell.workflows import add_incident
 
     check_fmt(fmt)
     if from_file is not None:
@@ -146,39 +144,24 @@ def incident_new(
         pm = from_markdown(markdown, source=str(from_file))
     else:
         pm, markdown = _interactive()
-    kb = open_kb(db)
-    if kb.existing_ids([pm.id]):
-        raise InputError(f"an incident with id {pm.id!r} already exists; choose another id or "
-                         f"`failwell incident edit {pm.id}`.")
-    suggestions = [s for s in suggest(pm, kb=kb) if not s.already_tagged]
     interactive = from_file is None and fmt == "terminal"  # answering questions already
-    accepted = [s for s in suggestions if accept_suggestions or (
-        interactive and typer.confirm(f"Tag {s.kind.replace('_', ' ')} {s.id!r} "
-                                      f"(score {s.score}, from: {s.sentence[:80]!r})?"))]
-    if accepted:
-        pm.contributing_factors.append(ContributingFactor(
-            description="Tags suggested by failwell and confirmed by the author.",
-            patterns=[s.id for s in accepted if s.kind == "pattern"],
-            failure_modes=[s.id for s in accepted if s.kind == "failure_mode"]))
-        markdown = to_markdown(pm)
-    kb.add(pm, markdown=markdown)
-    flags = lint(pm.text())
-    related = related_incidents(kb, pm)
+
+    def accept(s) -> bool:
+        return accept_suggestions or (interactive and typer.confirm(
+            f"Tag {s.kind.replace('_', ' ')} {s.id!r} (score {s.score}, from: "
+            f"{s.sentence[:80]!r})?"))
+
+    recorded = add_incident(open_kb(db), pm, markdown, accept=accept)
     if fmt == "json":
-        print_json({"id": pm.id, "status": pm.status,
-                     "blame_flags": [f.to_dict() for f in flags],
-                     "suggestions": [s.to_dict() for s in suggestions],
-                     "accepted": [s.id for s in accepted],
-                     "related": [r.to_dict() | {"warning": r.warning(pm.project)}
-                                 for r in related]})
+        print_json(recorded.to_dict())
         return
     console.print(f"[green]Recorded[/] {pm.id} as {pm.status}.")
-    _show_flags(flags)
-    for s in suggestions:
-        mark = "[green]added[/]" if s in accepted else "suggested"
+    _show_flags(recorded.flags)
+    for s in recorded.suggestions:
+        mark = "[green]added[/]" if s in recorded.accepted else "suggested"
         console.print(f"  {mark} {s.kind.replace('_', ' ')} [bold]{s.id}[/] ({s.score}, "
                       f"{s.via}): {s.sentence[:100]!r}", highlight=False)
-    _show_related(related, pm.project)
+    _show_related(recorded.related, pm.project)
 
 
 def _show_flags(flags) -> None:

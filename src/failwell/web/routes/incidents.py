@@ -12,6 +12,7 @@ from failwell.kb.postmortem import TEMPLATE, Postmortem, from_markdown
 from failwell.kb.store import Filters, KnowledgeBase
 from failwell.web.filters import Many, choices, filters_from
 from failwell.web.site import Site
+from failwell.workflows import add_incident, review_incident
 
 
 def add_routes(r: FastAPI, site: Site) -> None:
@@ -59,7 +60,8 @@ def add_routes(r: FastAPI, site: Site) -> None:
         except FailwellError as exc:  # show the form again, with the text kept
             return site.page(request, "edit.html", user, markdown=markdown, error=str(exc),
                              action="/incidents/new", status_code=400)
-        return RedirectResponse(f"/incidents/{pm.id}", status_code=303)
+        # the page after a write shows what `failwell incident new` prints (review=1)
+        return RedirectResponse(f"/incidents/{pm.id}?review=1", status_code=303)
 
     @r.get("/incidents/{slug}/edit", response_class=HTMLResponse, include_in_schema=False)
     def edit_form(request: Request, slug: str, user: Contributor):
@@ -92,8 +94,10 @@ def add_routes(r: FastAPI, site: Site) -> None:
         return RedirectResponse(f"/incidents/{slug}", status_code=303)
 
     @r.get("/incidents/{slug}", response_class=HTMLResponse, include_in_schema=False)
-    def incident_page(request: Request, slug: str, user: Viewer):
-        return site.page(request, "incident.html", user, incident=kb.get(slug).to_dict())
+    def incident_page(request: Request, slug: str, user: Viewer, review: bool = False):
+        stored = kb.get(slug).to_dict()
+        return site.page(request, "incident.html", user, incident=stored,
+                         review=review_incident(kb, slug).to_dict() if review else None)
 
     # -- JSON API --------------------------------------------------------------------------
 
@@ -121,12 +125,13 @@ def add_routes(r: FastAPI, site: Site) -> None:
     @r.post("/api/incidents", status_code=201)
     def api_add_incident(body: dict[str, Any], user: Contributor):
         """Store a postmortem given as ``{"markdown": ...}`` (the file format of
-        ``failwell incident template``)."""
+        ``failwell incident template``); answers as ``failwell incident new --format json``
+        does: blame flags, suggested tags, related incidents with the recurrence warning."""
         markdown = markdown_of(body)
         pm = parse(markdown, source="upload")
-        kb.add(pm, markdown=markdown, source="web",
-               audit=audit(user, "incident.add", {"id": pm.id, "title": pm.title}))
-        return {"id": pm.id, "created_by": user.username}
+        recorded = add_incident(kb, pm, markdown, source="web", audit=audit(
+            user, "incident.add", {"id": pm.id, "title": pm.title}))
+        return recorded.to_dict() | {"created_by": user.username}
 
     @r.put("/api/incidents/{slug}")
     def api_update_incident(slug: str, body: dict[str, Any], user: Contributor):

@@ -9,6 +9,7 @@ from failwell.errors import FailwellError
 from failwell.findings import ScanResult
 from failwell.kb.lessons import lessons_for_scan
 from failwell.web.site import Site
+from failwell.workflows import record_scan
 
 
 def add_routes(r: FastAPI, site: Site) -> None:
@@ -19,16 +20,18 @@ def add_routes(r: FastAPI, site: Site) -> None:
     def api_upload_scan(body: dict[str, Any], user: site.ScanUploader,
                         project: str | None = None):
         """Store a scan result (the JSON of ``failwell scan --format json``), as CI does
-        with ``failwell scan --upload URL``; returns its id and page."""
+        with ``failwell scan --upload URL``; returns its id and page, the lessons that apply
+        and, with ``?project=``, the project's proxy-guard verdict (as ``scan --kb``)."""
         try:
             result = ScanResult.from_dict(body)
         except (KeyError, TypeError, ValueError) as exc:
             raise FailwellError(f"not a failwell scan result: {exc}") from None
-        if project:
-            site.governance.project(project)  # 404 for an unknown project
-        scan_id = kb.record_scan(result, project=project, audit=site.audit(
-            user, "scan.upload", {"findings": len(result.findings)}, project=project))
-        return {"id": scan_id, "url": f"/scans/{scan_id}", "findings": len(result.findings)}
+        recorded = record_scan(site.governance, result, project=project, by=user.username,
+                               audit=site.audit(user, "scan.upload",
+                                                {"findings": len(result.findings)},
+                                                project=project))
+        return recorded.to_dict() | {"url": f"/scans/{recorded.scan_id}",
+                                     "findings": len(result.findings)}
 
     @r.get("/api/scans")
     def api_scans(user: Viewer, limit: Annotated[int, Query(ge=1, le=500)] = 50):
