@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import create_engine, insert, select, text
 
-from failwell.kb.schema import embeddings, incident_tags, incidents
+from failwell.db.schema import embeddings, incident_tags, incidents
 from failwell.kb.search import search
 from failwell.kb.store import Filters, KnowledgeBase
 from failwell.kb.transfer import import_genai_incidents

@@ -29,7 +29,7 @@ from sqlalchemy import bindparam, create_engine, func, insert, select, text, upd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_kb import QUERIES, TARGET_ROWS, corpus_db, grow_to
 
-from failwell.kb.schema import action_items, incident_tags, incidents
+from failwell.db.schema import action_items, incident_tags, incidents
 from failwell.kb.store import KnowledgeBase
 from failwell.web.accounts import Accounts
 

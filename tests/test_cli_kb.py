@@ -125,7 +125,7 @@ def test_scan_with_kb_records_findings_and_prints_lessons(db, tmp_path):
 
 def test_info_and_embed(db):
     info = run("kb", "info")
-    from failwell.kb.db import head_revision
+    from failwell.db.engine import head_revision
 
     head = head_revision()
     assert info.exit_code == 0 and f"schema: {head} (head {head})" in info.output

@@ -191,3 +191,28 @@ def test_nothing_below_the_command_line_imports_it():
             offenders += [f"{path.relative_to(package)}: {n}" for n in names
                           if n == "failwell.cli" or n.startswith("failwell.cli.")]
     assert offenders == []
+
+
+def test_each_store_touches_only_its_own_tables():
+    """One database package; kb, governance and web reach each other's data through
+    functions (KnowledgeBase.project_scans, .documents...), never through tables."""
+    import ast
+
+    from failwell.db import schema
+
+    own = {
+        "kb": {"incidents", "incident_tags", "lessons", "action_items", "scans",
+               "scan_findings", "kb_meta", "embeddings"},
+        "governance": {"projects", "evidence", "reviews", "conditions", "cards", "audit_log"},
+        "web": {"users", "api_tokens", "web_sessions", "login_failures"},
+    }
+    assert set().union(*own.values()) == {t.name for t in schema.metadata.sorted_tables}
+    package = REPO / "src" / "failwell"
+    wrong = []
+    for area, tables in own.items():
+        for path in (package / area).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ImportFrom) and node.module == "failwell.db.schema":
+                    wrong += [f"{path.name}: {a.name}" for a in node.names
+                              if a.name != "metadata" and a.name not in tables]
+    assert wrong == []

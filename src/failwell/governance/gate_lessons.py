@@ -37,12 +37,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, exists, select
-
 from failwell.governance.gates import Gate, Question
 from failwell.governance.project import Project
 from failwell.kb.lessons import LessonHit
-from failwell.kb.schema import incident_tags, incidents, lessons
 from failwell.kb.search import search
 from failwell.kb.store import KnowledgeBase
 
@@ -269,29 +266,14 @@ class Incident:
 
 
 def _incidents(kb: KnowledgeBase, slugs: Iterable[str]) -> list[Incident]:
-    wanted = list(dict.fromkeys(slugs))
-    if not wanted:
-        return []
-    with kb.engine.connect() as conn:
-        rows = conn.execute(select(incidents.c.slug, incidents.c.title, incidents.c.document)
-                            .where(incidents.c.slug.in_(wanted))).all()
-    found = {r.slug: Incident.from_document(r.slug, r.title, r.document or {}) for r in rows}
-    return [found[s] for s in wanted if s in found and found[s].lessons]
+    found = {slug: Incident.from_document(slug, title, document)
+             for slug, title, document in kb.documents(slugs)}
+    return [found[s] for s in dict.fromkeys(slugs) if s in found and found[s].lessons]
 
 
 def _tagged(kb: KnowledgeBase, modes: Iterable[str]) -> list[str]:
     """Incidents with lessons tagged with any of ``modes`` (newest first, capped per mode)."""
-    out: list[str] = []
-    has_lessons = exists().where(lessons.c.incident_id == incidents.c.id)
-    with kb.engine.connect() as conn:
-        for mode in sorted(set(modes)):
-            tagged = incidents.c.id.in_(select(incident_tags.c.incident_id).where(
-                incident_tags.c.kind == "failure_mode", incident_tags.c.tag == mode))
-            out += conn.execute(select(incidents.c.slug).where(and_(has_lessons, tagged))
-                                .order_by(incidents.c.occurred.desc().nulls_last(),
-                                          incidents.c.id.desc())
-                                .limit(PER_MODE_CANDIDATES)).scalars().all()
-    return out
+    return kb.with_lessons_tagged(modes, per_mode=PER_MODE_CANDIDATES)
 
 
 # -- the rule --------------------------------------------------------------------------------

@@ -37,16 +37,10 @@ def check(gov: Governance, slug: str, old: Any, new: Any, *, by: str | None = No
 def check_after_scan(gov: Governance, slug: str, by: str | None = None) -> str | None:
     """After a new scan of the project: compare it with the previous one, when the project
     has a guard and both scans carry its metrics. Returns a line to show, or None."""
-    from sqlalchemy import select
-
-    from failwell.kb.schema import scans
-
     project, _ = gov.project(slug)
     if project.proxy_guard is None:
         return None
-    with gov.engine.connect() as conn:
-        rows = conn.execute(select(scans.c.result).where(scans.c.project == slug).order_by(
-            scans.c.id.desc()).limit(2)).scalars().all()
+    rows = [r["result"] for r in gov.kb.project_scans(slug, newest_first=True, limit=2)]
     if len(rows) < 2:
         return "proxy guard: no earlier scan of this project to compare with yet"
     try:

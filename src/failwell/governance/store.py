@@ -14,14 +14,13 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
+from failwell.db import engine as db
+from failwell.db.schema import audit_log, cards, conditions, evidence, projects, reviews
 from failwell.errors import InputError, NotFoundError, did_you_mean
 from failwell.governance import cards as card_docs
 from failwell.governance.evidence import KINDS, EvidenceStatus, judge
 from failwell.governance.gates import Gate, load_gates, next_gate
 from failwell.governance.project import Project, from_dict, from_yaml
-from failwell.governance.schema import audit_log, cards, conditions, evidence, projects, reviews
-from failwell.kb import db
-from failwell.kb.schema import scans
 from failwell.kb.store import KnowledgeBase
 
 DECISIONS = ("go", "go-with-conditions", "no-go")
@@ -123,12 +122,10 @@ class Governance:
         return None if row is None else row.payload
 
     def latest_scan(self, project: Project) -> dict[str, Any] | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(scans.c.id, scans.c.result).where(
-                scans.c.project == project.id).order_by(scans.c.id.desc()).limit(1)).first()
-        if row is None:
+        rows = self.kb.project_scans(project.id, newest_first=True, limit=1)
+        if not rows:
             return None
-        return {"id": row.id, "result": row.result, "findings": row.result.get("findings", [])}
+        return rows[0] | {"findings": rows[0]["result"].get("findings", [])}
 
     def latest_card(self, project: Project, kind: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
@@ -159,10 +156,7 @@ class Governance:
 
     def project_scans(self, project: Project) -> list[dict[str, Any]]:
         """Every scan recorded against the project, oldest first: ``{"id", "result"}``."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(scans.c.id, scans.c.result).where(
-                scans.c.project == project.id).order_by(scans.c.id)).all()
-        return [{"id": r.id, "result": r.result} for r in rows]
+        return self.kb.project_scans(project.id)
 
     def gate_lessons(self, project: Project, gate: Gate, limit: int = 3) -> list[Any]:
         """Lessons of past incidents that fit this gate and this project, best first, each

@@ -279,11 +279,9 @@ def _with_knowledge_base(examples: Examples, kb) -> Examples:
     tags are mapped, nor the starter library, which the shipped examples hold)."""
     from sqlalchemy import select
 
-    from failwell.kb.schema import embeddings, incident_tags, incidents
-    from failwell.kb.search import vector_index
+    from failwell.db.schema import embeddings, incident_tags, incidents
     from failwell.kb.transfer import GENAI
 
-    vector_index(kb)  # embeds a few new incidents on the spot
     index = {tag: i for i, (_, tag, _) in enumerate(tags())}
     with kb.engine.connect() as conn:
         rows = conn.execute(

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import select
 
-from failwell.kb.schema import incidents
+from failwell.db.schema import incidents
 from failwell.kb.store import KnowledgeBase
 from failwell.kb.transfer import GENAI as CORPUS
 

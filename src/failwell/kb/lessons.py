@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import and_, exists, select
 
-from failwell.kb.schema import incidents, lessons
+from failwell.db.schema import incidents, lessons
 from failwell.kb.search import search
 from failwell.kb.store import Filters, KnowledgeBase
 

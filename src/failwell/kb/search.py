@@ -20,8 +20,8 @@ from typing import Any, Literal
 import numpy as np
 from sqlalchemy import and_, func, literal_column, select, text
 
+from failwell.db.schema import embeddings, incidents, kb_meta
 from failwell.errors import InputError
-from failwell.kb.schema import embeddings, incidents, kb_meta
 from failwell.kb.store import Filters, KnowledgeBase
 
 Mode = Literal["combined", "fulltext", "semantic"]
@@ -216,10 +216,10 @@ class VectorIndex:
         return head[best], exact[best]
 
 
-def vector_index(kb: KnowledgeBase, *, max_inline: int = 500) -> VectorIndex | None:
-    """The in-memory vectors, refreshed when the store changed. A few missing vectors (a
-    fresh library, a new postmortem) are computed on the spot; a large backlog is left to
-    ``failwell kb embed``. None when the embeddings extra is not installed."""
+def vector_index(kb: KnowledgeBase) -> VectorIndex | None:
+    """The in-memory vectors, refreshed when the store changed. Vectors are written with
+    the incidents (a bulk import: by ``failwell kb embed``), so a search only reads; an
+    incident without one is still found by full text. None without the embeddings extra."""
     from failwell.kb import embeddings as emb
 
     if not emb.available():
@@ -229,11 +229,6 @@ def vector_index(kb: KnowledgeBase, *, max_inline: int = 500) -> VectorIndex | N
     cached = kb.vector_cache
     if cached is not None and cached.state == state:
         return cached
-    missing = kb.missing_embeddings(limit=max_inline + 1)
-    if 0 < len(missing) <= max_inline:
-        kb.embed_missing()
-        with kb.engine.connect() as conn:
-            state = _state(kb, conn)
     kb.vector_cache = VectorIndex.load(kb, state)
     return kb.vector_cache
 

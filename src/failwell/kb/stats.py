@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import Date, Integer, and_, case, cast, extract, func, select
 from sqlalchemy.sql import ColumnElement, Select
 
-from failwell.kb.schema import action_items, incident_tags, incidents
+from failwell.db.schema import action_items, incident_tags, incidents
 from failwell.kb.store import CLOSED_ACTIONS, Filters, KnowledgeBase
 
 PERIODS = ("year", "quarter", "month")

@@ -21,6 +21,7 @@ from sqlalchemy import (
     and_,
     cast,
     delete,
+    exists,
     func,
     insert,
     select,
@@ -29,16 +30,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from failwell.errors import (
-    FailwellError,
-    InputError,
-    NotFoundError,
-    PublishBlockedError,
-    did_you_mean,
-)
-from failwell.kb import db
-from failwell.kb.postmortem import Postmortem, from_markdown, to_markdown
-from failwell.kb.schema import (
+from failwell.db import engine as db
+from failwell.db.schema import (
     action_items,
     embeddings,
     incident_tags,
@@ -48,11 +41,20 @@ from failwell.kb.schema import (
     scan_findings,
     scans,
 )
+from failwell.errors import (
+    FailwellError,
+    InputError,
+    NotFoundError,
+    PublishBlockedError,
+    did_you_mean,
+)
+from failwell.kb.postmortem import Postmortem, from_markdown, to_markdown
 
 CLOSED_ACTIONS = ("done", "wont-do")
 WRITTEN_HERE = ("user", "web")  # written here: published only through publish()
 # called with the write's connection inside its transaction (and what the write produced)
 AuditHook = Callable[..., None]
+INLINE_EMBED = 500  # postmortems embedded as part of one write; more wait for `kb embed`
 
 
 @dataclass
@@ -198,10 +200,14 @@ class KnowledgeBase:
                  source_ids: Sequence[str | None] | None = None,
                  attribution: str | None = None,
                  external_tags: Sequence[Sequence[str]] | None = None,
-                 audit: AuditHook | None = None) -> int:
+                 audit: AuditHook | None = None, embed: bool | None = None) -> int:
         """Store several postmortems in one transaction (all or none). Returns the count.
         ``audit(conn)`` runs in that transaction: the write and its audit entry commit
-        together or not at all."""
+        together or not at all.
+
+        Their search vectors are computed right after the write (never by a later read),
+        when the embeddings extra is installed; ``embed=None`` does so for up to
+        ``INLINE_EMBED`` postmortems and leaves a bulk import to ``failwell kb embed``."""
         if not items:
             return 0
         if source in WRITTEN_HERE and (early := [pm.id for pm, _ in items
@@ -233,6 +239,8 @@ class KnowledgeBase:
             which = f"id(s) {', '.join(sorted(taken))}" if taken else "a source id"
             raise InputError(f"{which} already in the knowledge base; nothing was written "
                              "(use `failwell incident edit` to change an incident).") from exc
+        if embed or (embed is None and len(items) <= INLINE_EMBED):
+            self.embed_written(ids.values())
         return len(items)
 
     def update(self, pm: Postmortem, *, markdown: str | None = None,
@@ -262,6 +270,7 @@ class KnowledgeBase:
             bump_generation(conn, VECTORS_GENERATION, INCIDENTS_GENERATION)
             if audit:
                 audit(conn)
+        self.embed_written([row.id])
 
     def publish(self, slug: str, *, override_reason: str | None = None,
                 audit: AuditHook | None = None) -> list:
@@ -307,10 +316,43 @@ class KnowledgeBase:
         if missing:
             try:
                 self.add_many(missing, source="library", source_ids=[pm.id for pm, _ in missing],
-                              attribution="failwell starter library (Apache-2.0)")
+                              attribution="failwell starter library (Apache-2.0)", embed=False)
             except InputError:
                 return 0  # another process seeded at the same moment
+            self._library_vectors([pm.id for pm, _ in missing])
         return len(missing)
+
+    def _library_vectors(self, slugs: list[str]) -> None:
+        """The starter library's vectors ship with failwell (``library/vectors.npz``, made
+        by ``scripts/build_library_vectors.py``): a fresh database needs no model to search
+        it. A postmortem whose text changed since is embedded like any other write."""
+        import hashlib
+        from importlib import resources
+
+        import numpy as np
+
+        from failwell.kb import embeddings as emb
+
+        with db.write_transaction(self.engine) as conn:
+            rows = conn.execute(select(incidents.c.id, incidents.c.slug,
+                                       incidents.c.search_text, incidents.c.title)
+                                .where(incidents.c.slug.in_(slugs))).all()
+            shipped = resources.files("failwell.kb").joinpath("library/vectors.npz")
+            vectors = {}
+            if shipped.is_file():
+                with shipped.open("rb") as fh, np.load(fh) as data:
+                    vectors = {(str(s), str(h)): v for s, h, v in
+                               zip(data["ids"], data["sha256"], data["vectors"], strict=True)}
+            found = []
+            for r in rows:
+                digest = hashlib.sha256((r.search_text or r.title).encode()).hexdigest()
+                if (r.slug, digest) in vectors:
+                    found.append({"incident_id": r.id, "model": emb.MODEL_NAME,
+                                  "vector": emb.to_bytes(vectors[(r.slug, digest)])})
+            if found:
+                conn.execute(insert(embeddings), found)
+                bump_generation(conn, VECTORS_GENERATION)
+        self.embed_written(r.id for r in rows)
 
     def _incident_row(self, pm: Postmortem, markdown: str | None, now) -> dict[str, Any]:
         text = markdown if markdown is not None else to_markdown(pm)
@@ -449,6 +491,32 @@ class KnowledgeBase:
                 else did_you_mean(slug, near))
         return NotFoundError(f"No incident {slug!r} in the knowledge base.{hint}")
 
+    def documents(self, slugs: Iterable[str]) -> list[tuple[str, str, dict[str, Any]]]:
+        """(id, title, parsed document) of the given incidents, without re-parsing Markdown."""
+        wanted = list(dict.fromkeys(slugs))
+        if not wanted:
+            return []
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(incidents.c.slug, incidents.c.title,
+                                       incidents.c.document)
+                                .where(incidents.c.slug.in_(wanted))).all()
+        return [(r.slug, r.title, r.document or {}) for r in rows]
+
+    def with_lessons_tagged(self, modes: Iterable[str], *, per_mode: int = 100) -> list[str]:
+        """Ids of incidents that have lessons and one of the failure ``modes``, newest first,
+        at most ``per_mode`` for each mode."""
+        out: list[str] = []
+        has_lessons = exists().where(lessons.c.incident_id == incidents.c.id)
+        with self.engine.connect() as conn:
+            for mode in sorted(set(modes)):
+                tagged = incidents.c.id.in_(select(incident_tags.c.incident_id).where(
+                    incident_tags.c.kind == "failure_mode", incident_tags.c.tag == mode))
+                out += conn.execute(select(incidents.c.slug).where(and_(has_lessons, tagged))
+                                    .order_by(incidents.c.occurred.desc().nulls_last(),
+                                              incidents.c.id.desc())
+                                    .limit(per_mode)).scalars().all()
+        return out
+
     # -- scans ---------------------------------------------------------------------------
 
     def record_scan(self, result, *, project: str | None = None,
@@ -482,6 +550,15 @@ class KnowledgeBase:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
+    def project_scans(self, project: str, *, newest_first: bool = False,
+                      limit: int | None = None) -> list[dict[str, Any]]:
+        """Scans recorded for a governance project: ``{"id", "result"}`` (result as JSON)."""
+        order = scans.c.id.desc() if newest_first else scans.c.id
+        query = select(scans.c.id, scans.c.result).where(scans.c.project == project)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(order).limit(limit)).all()
+        return [{"id": r.id, "result": r.result} for r in rows]
+
     def scan(self, scan_id: int):
         """The stored :class:`~failwell.findings.ScanResult` of one scan."""
         from failwell.findings import ScanResult
@@ -504,14 +581,27 @@ class KnowledgeBase:
         with self.engine.connect() as conn:
             return [(r.id, r.search_text or r.title) for r in conn.execute(query)]
 
-    def embed_missing(self, *, batch_size: int = 256,
+    def embed_written(self, row_ids: Iterable[int]) -> int:
+        """Vectors for rows just written, when the embeddings extra is installed: the write
+        pays for them, so a search never has to (a read never writes)."""
+        from failwell.kb import embeddings as emb
+
+        if not emb.available():
+            return 0
+        return self.embed_missing(ids=list(row_ids))
+
+    def embed_missing(self, *, batch_size: int = 256, ids: list[int] | None = None,
                       progress: Callable[[int, int], None] | None = None) -> int:
-        """Embed every incident that has no vector yet, committing batch by batch, so an
-        interrupted run resumes where it stopped (losing at most one uncommitted batch).
-        ``progress(done, total)``, also within a batch as the model gets through it."""
+        """Embed every incident (or those of ``ids``) that has no vector yet, committing
+        batch by batch, so an interrupted run resumes where it stopped (losing at most one
+        uncommitted batch). ``progress(done, total)``, also within a batch as the model gets
+        through it."""
         from failwell.kb import embeddings as emb
 
         todo = self.missing_embeddings()
+        if ids is not None:
+            wanted = set(ids)
+            todo = [(i, t) for i, t in todo if i in wanted]
         done = 0
 
         def step(n: int) -> None:

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, insert, select, update
 
+from failwell.db import engine as db
+from failwell.db.schema import api_tokens, login_failures, users, web_sessions
 from failwell.errors import InputError, NotFoundError
-from failwell.kb import db
 from failwell.kb.store import AuditHook, KnowledgeBase
-from failwell.web.schema import api_tokens, login_failures, users, web_sessions
 
 ROLES = ("viewer", "contributor", "reviewer", "admin")
 SCOPES = ("read", "write", "scans", "review")

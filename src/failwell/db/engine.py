@@ -103,7 +103,7 @@ def _alembic_config(conn):
 
     config = Config()
     config.set_main_option(
-        "script_location", str(resources.files("failwell.kb").joinpath("migrations")))
+        "script_location", str(resources.files("failwell.db").joinpath("migrations")))
     config.attributes["connection"] = conn
     return config
 

@@ -1,4 +1,4 @@
-"""Alembic environment: always run from failwell.kb.db with a live connection."""
+"""Alembic environment: always run from failwell.db.engine with a live connection."""
 
 from alembic import context
 
