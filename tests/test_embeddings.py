@@ -135,11 +135,10 @@ def test_the_query_path_imports_neither_torch_nor_sentence_transformers():
 
 
 def test_embed_missing_commits_batch_by_batch_and_resumes(tmp_path):
-    from failwell.kb.store import KnowledgeBase
-
     from sqlalchemy import delete, select
 
     from failwell.db.schema import embeddings
+    from failwell.kb.store import KnowledgeBase
 
     kb = KnowledgeBase.open(f"sqlite:///{tmp_path / 'kb.sqlite'}")
     try:
