@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +78,6 @@ def kb_url(request, tmp_path) -> str:
     `make test`, which starts a server); without it the PostgreSQL run is skipped locally
     and fails in CI."""
     import os
-    import uuid
 
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'kb.sqlite'}"
@@ -87,16 +87,38 @@ def kb_url(request, tmp_path) -> str:
         if os.environ.get("CI"):
             pytest.fail("FAILWELL_TEST_PG is not set: `make test` starts PostgreSQL for CI")
         pytest.skip("no PostgreSQL test server (FAILWELL_TEST_PG)")
+
+    with fresh_postgres(admin) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def fresh_postgres(admin: str):
+    """A new, empty PostgreSQL database on the test server, dropped afterwards."""
+    import uuid
+
     from sqlalchemy import create_engine, text
 
     name = f"fw_{uuid.uuid4().hex[:12]}"
     engine = create_engine(admin, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield admin.rsplit("/", 1)[0] + f"/{name}"
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
+    try:
+        yield admin.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
+@contextlib.contextmanager
+def another_database_like(url: str, tmp_path: Path):
+    """A second fresh database of the same kind as ``url`` (same dialect, same ranking)."""
+    if url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'another.sqlite'}"
+        return
+    with fresh_postgres(_pg_admin_url()) as other:
+        yield other
 
 
 @pytest.fixture

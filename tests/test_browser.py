@@ -88,7 +88,10 @@ def test_write_flag_reword_publish_and_find(browser, base, tmp_path):
     page.fill("#markdown", DRAFT.replace(BLAME, REWORDED))
     page.locator("#flags li.clean").wait_for()  # the flag is gone while typing
     page.click("text=Save draft")
-    page.wait_for_url(f"{base}/incidents/vendor-drift")
+    page.wait_for_url(f"{base}/incidents/vendor-drift?review=1")
+    review = page.inner_text("section.review")  # what `failwell incident new` prints
+    assert "No blame framing found" in review and "Similar past incidents" in review
+    page.screenshot(path=str(shots / "postmortem-review.png"), full_page=True)
     page.click("button:has-text('Publish')")
     page.wait_for_url(f"{base}/incidents/vendor-drift")
     assert "published" in page.inner_text("main")

@@ -10,7 +10,7 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("uvicorn")
 pytest.importorskip("multipart")
 
-from conftest import LoopbackServer  # noqa: E402
+from conftest import LoopbackServer, another_database_like  # noqa: E402
 from failwell.web.accounts import Accounts  # noqa: E402
 from failwell.web.app import create_app  # noqa: E402
 
@@ -678,20 +678,27 @@ failed to check which features drove the scores.
 def test_the_web_and_the_command_line_record_the_same_way(site, tmp_path):
     """One postmortem and one project's scans, recorded through `failwell` and through the
     API: the same blame flags, suggested tags, related incidents, lessons and proxy guard."""
-    from typer.testing import CliRunner
+    base, accounts, url = site
+    with another_database_like(url, tmp_path) as local:
+        _same_way(base, accounts, url, local, tmp_path)
+
+
+def _same_way(base, accounts, url, local, tmp_path):
+    import subprocess
+    import sys
 
     from conftest import people
-    from failwell.cli import app as cli
     from failwell.governance.store import Governance
     from failwell.kb.store import KnowledgeBase
 
-    base, accounts, url = site
-    local = f"sqlite:///{tmp_path / 'cli.sqlite'}"
+    def cli(*args: str) -> subprocess.CompletedProcess:  # a fresh process, as a user runs it
+        return subprocess.run([sys.executable, "-c", "from failwell.cli import main; main()",
+                               *args], capture_output=True, text=True, timeout=300)
+
     draft = tmp_path / "pm.md"
     draft.write_text(PARITY_POSTMORTEM, encoding="utf-8")
-    by_cli = CliRunner().invoke(cli, ["incident", "new", "--from", str(draft), "--db", local,
-                                      "--format", "json"])
-    assert by_cli.exit_code == 0, by_cli.output
+    by_cli = cli("incident", "new", "--from", str(draft), "--db", local, "--format", "json")
+    assert by_cli.returncode == 0, by_cli.stderr
     token = accounts.issue_token("contributor", "ci", ["read", "write", "scans"])
     api = client_for(base, headers={"Authorization": f"Bearer {token}"})
     by_api = api.post("/api/incidents", json={"markdown": PARITY_POSTMORTEM})
@@ -717,10 +724,9 @@ def test_the_web_and_the_command_line_record_the_same_way(site, tmp_path):
         frame.to_csv(data, index=False)
         args = ["scan", str(data), "--target", "hired", "--prediction", "decision",
                 "--protected", "gender", "--format", "json", "--fail-on", "critical"]
-        ran = CliRunner().invoke(cli, [*args, "--kb", "--db", local, "--project",
-                                       "loan-approvals"])
-        assert ran.exit_code == 0, ran.output
-        result = CliRunner().invoke(cli, args)
+        ran = cli(*args, "--kb", "--db", local, "--project", "loan-approvals")
+        assert ran.returncode == 0, ran.stderr
+        result = cli(*args)
         up = api.post("/api/scans", params={"project": "loan-approvals"},
                       json=json.loads(result.stdout))
         assert up.status_code == 201, up.text

@@ -104,9 +104,16 @@ Fmt = Annotated[str, typer.Option("--format", help="terminal or json.")]
 
 
 def open_kb(db: str | None):
+    """The knowledge base, closed when the command ends (its pool holds connections)."""
+    import click
+
     from failwell.kb.store import KnowledgeBase
 
-    return KnowledgeBase.open(db)
+    kb = KnowledgeBase.open(db)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.call_on_close(kb.close)
+    return kb
 
 
 def check_fmt(fmt: str, allowed=("terminal", "json")) -> None:
@@ -170,9 +177,8 @@ def check_project(project: str | None, kb: bool, db: str | None) -> None:
 
 def governance(db: str | None):
     from failwell.governance.store import Governance
-    from failwell.kb.store import KnowledgeBase
 
-    return Governance(KnowledgeBase.open(db))
+    return Governance(open_kb(db))
 
 
 def _record_in_kb(result, db: str | None, project: str | None = None) -> None:

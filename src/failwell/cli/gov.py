@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from failwell.cli.common import Db, Fmt, boundary, check_fmt, print_json
+from failwell.cli.common import Db, Fmt, boundary, check_fmt, open_kb, print_json
 from failwell.errors import InputError
 
 project_app = typer.Typer(help="AI projects under review: new, show, list.",
@@ -30,10 +30,9 @@ console = Console()
 def _gov(db: str | None, gates: Path | None = None):
     from failwell.governance.gates import load_gates
     from failwell.governance.store import Governance
-    from failwell.kb.store import KnowledgeBase
 
     loaded = load_gates(gates)  # a bad gate file fails before the database is opened
-    return Governance(KnowledgeBase.open(db), loaded)
+    return Governance(open_kb(db), loaded)
 
 
 # -- project ---------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from failwell.cli.common import Db, boundary, err
+from failwell.cli.common import Db, boundary, err, open_kb
 from failwell.errors import InputError
 
 user_app = typer.Typer(help="Local accounts for the web app.", no_args_is_help=True)
@@ -16,10 +16,9 @@ token_app = typer.Typer(help="API tokens for CI (e.g. scan uploads).", no_args_i
 
 
 def _accounts(db: str | None):
-    from failwell.kb.store import KnowledgeBase
     from failwell.web.accounts import Accounts
 
-    return Accounts(KnowledgeBase.open(db))
+    return Accounts(open_kb(db))
 
 
 @boundary
