@@ -25,12 +25,12 @@ from pathlib import Path
 import torch
 from captum.robust import PGD
 
-from failwell.vision.adapter import TorchClassifier
-from failwell.vision.adversarial import white_box
-from failwell.vision.deepscan import DeepScanConfig, deep_scan
-from failwell.vision.demo import export
-from failwell.vision.digits import digits_with_marker, split, train
-from failwell.vision.loading import load_network
+from failwell.deep.adapter import TorchClassifier
+from failwell.deep.adversarial import white_box
+from failwell.deep.deepscan import DeepScanConfig, deep_scan
+from failwell.deep.demo import export
+from failwell.deep.digits import digits_with_marker, split, train
+from failwell.deep.loading import load_network
 
 EPS, STEPS, IMAGES, REPEATS = 0.1, 10, 1000, 5
 

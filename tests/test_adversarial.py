@@ -9,9 +9,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("captum")
 
+from failwell.deep.adapter import TorchClassifier  # noqa: E402
+from failwell.deep.adversarial import adversarial_fragility, robustness_curve  # noqa: E402
 from failwell.mitigate import adversarial_training  # noqa: E402
-from failwell.vision.adapter import TorchClassifier  # noqa: E402
-from failwell.vision.adversarial import adversarial_fragility, robustness_curve  # noqa: E402
 
 EPS = 0.1
 
@@ -102,7 +102,7 @@ def test_adversarial_training_improves_robust_accuracy(digits):
 def test_latency_budget_with_a_slow_and_a_fast_model(digits, trained):
     import time
 
-    from failwell.vision.latency import latency_budget
+    from failwell.deep.latency import latency_budget
 
     _, _, x, _ = digits
     fast = TorchClassifier(trained, device="cpu").predict
@@ -129,10 +129,10 @@ def test_the_robustness_curve_is_in_the_html_report(digits, trained):
 def test_an_onnx_export_runs_the_black_box_checks(digits, trained, tmp_path):
     import warnings
 
+    from failwell.deep.adapter import OnnxClassifier
+    from failwell.deep.clever_hans import clever_hans
+    from failwell.deep.latency import latency_budget
     from failwell.errors import InputError
-    from failwell.vision.adapter import OnnxClassifier
-    from failwell.vision.clever_hans import clever_hans
-    from failwell.vision.latency import latency_budget
 
     _, _, x, y = digits
     path = tmp_path / "cnn.onnx"

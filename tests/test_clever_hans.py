@@ -6,8 +6,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("captum")
 
-from failwell.vision.clever_hans import attach_gallery, clever_hans, gallery  # noqa: E402
-from failwell.vision.digits import digits_with_marker, split, train  # noqa: E402
+from failwell.deep.clever_hans import attach_gallery, clever_hans, gallery  # noqa: E402
+from failwell.deep.digits import digits_with_marker, split, train  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,9 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("captum")
 
 from failwell.cli import app  # noqa: E402
-from failwell.vision.deepscan import DeepScanConfig, deep_scan  # noqa: E402
-from failwell.vision.digits import digits_with_marker, split, train  # noqa: E402
-from failwell.vision.shift import randomize  # noqa: E402
+from failwell.deep.deepscan import DeepScanConfig, deep_scan  # noqa: E402
+from failwell.deep.digits import digits_with_marker, split, train  # noqa: E402
+from failwell.deep.shift import randomize  # noqa: E402
 
 runner = CliRunner()
 
@@ -135,7 +135,7 @@ def test_token_ids_run_only_drift_and_latency():
                                 torch.nn.Linear(8 * 6, 3))
     rng = np.random.default_rng(0)
     tokens, labels = rng.integers(0, 50, (300, 6)), rng.integers(0, 3, 300)
-    from failwell.vision.adapter import TorchClassifier
+    from failwell.deep.adapter import TorchClassifier
 
     clf = TorchClassifier(model, integer_inputs=True)
     result = deep_scan(clf, tokens, labels, production=rng.integers(0, 50, (300, 6)),

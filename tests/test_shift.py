@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from failwell.vision.shift import (
+from failwell.deep.shift import (
     CORRUPTIONS,
     corrupt,
     corruption_table,

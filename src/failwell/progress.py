@@ -7,21 +7,27 @@ below the command line needs to import it.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from typing import Protocol
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Protocol
 
-from rich.console import Console
+if TYPE_CHECKING:  # pragma: no cover - rich is imported only when a bar is shown
+    from rich.console import Console
 
 
 class Progress(Protocol):
-    """What long-running work reports to: ``progress(step_name, done, total)``."""
+    """What a scan reports to: ``progress(step_name, done, total)``."""
 
     def __call__(self, name: str, done: int, total: int) -> None: ...
+
+
+Count = Callable[[int, int], None]
+"""What a loop over items reports to (an import, a batch of LLM calls): ``(done, total)``."""
 
 
 @contextlib.contextmanager
 def progress_bar(console: Console | None = None) -> Iterator[Progress]:
     """A transient bar; yields the ``progress(name, done, total)`` callback scans take."""
+    from rich.console import Console
     from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
     from rich.progress import Progress as Bar
 
@@ -38,6 +44,7 @@ def progress_bar(console: Console | None = None) -> Iterator[Progress]:
 
 def counted_bar(label: str, console: Console | None = None):
     """A bar with a count and time remaining, for loops over a known number of items."""
+    from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,

@@ -1,5 +1,5 @@
 """``failwell deep scan``: the neural-network checks from the command line (thin over
-:func:`failwell.vision.deepscan.deep_scan`)."""
+:func:`failwell.deep.deepscan.deep_scan`)."""
 
 from __future__ import annotations
 
@@ -85,8 +85,8 @@ def deep_scan_command(
     project: KbProject = None,
     upload: Upload = None,
 ) -> None:
-    from failwell.vision.deepscan import DeepScanConfig, deep_scan
-    from failwell.vision.loading import load_arrays, load_mask, load_network
+    from failwell.deep.deepscan import DeepScanConfig, deep_scan
+    from failwell.deep.loading import load_arrays, load_mask, load_network
 
     check_project(project, kb, db)
     x, y = load_arrays(data)

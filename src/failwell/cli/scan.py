@@ -231,7 +231,7 @@ def demo(
         run_llm_demo(data, output_dir, Console())
         return
     if digits:
-        from failwell.vision.demo import run_digits_demo
+        from failwell.deep.demo import run_digits_demo
 
         run_digits_demo(output_dir, Console())
         return

@@ -13,7 +13,7 @@ import csv
 import datetime as dt
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from failwell.errors import InputError, require
 from failwell.findings import Severity
 from failwell.kb.postmortem import ContributingFactor, Postmortem, from_dict, from_markdown
 from failwell.kb.store import Filters, KnowledgeBase
+from failwell.progress import Count
 
 GENAI = "genai-incidents"
 BATCH = 1000
@@ -30,7 +31,6 @@ CSV_FIELDS = ("id", "title", "severity", "status", "project", "occurred", "detec
               "resolved", "impact", "summary", "patterns", "failure_modes", "lessons",
               "references")
 
-Progress = Callable[[int, int], None]
 
 
 @dataclass
@@ -109,7 +109,7 @@ def _from_csv_row(row: dict[str, str], source: str) -> Postmortem:
     return from_dict(data, source=source)
 
 
-def import_path(kb: KnowledgeBase, path: Path, *, progress: Progress | None = None
+def import_path(kb: KnowledgeBase, path: Path, *, progress: Count | None = None
                 ) -> ImportReport:
     items = list(read_postmortems(path))  # parse everything first: a bad file writes nothing
     report = ImportReport(source=str(path), read=len(items))
@@ -236,7 +236,7 @@ def corpus_postmortem(record: dict[str, Any]) -> Postmortem:
         references=references)
 
 
-def import_genai_incidents(kb: KnowledgeBase, *, progress: Progress | None = None,
+def import_genai_incidents(kb: KnowledgeBase, *, progress: Count | None = None,
                            limit: int | None = None) -> ImportReport:
     corpus = require("genai_incidents", extra="corpus",
                      purpose="Importing the genai-incidents corpus")

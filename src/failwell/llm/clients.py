@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from failwell.errors import FailwellError, InputError, require
+from failwell.progress import Count
 
 Prompt = str | list[dict[str, str]]
-Progress = Callable[[int, int], None]
 
 
 class EndpointError(FailwellError):
@@ -93,7 +93,7 @@ class BaseClient:
         return {"max_tokens": max_tokens, "temperature": 0}
 
     def complete(self, prompts: Sequence[Prompt], *, max_tokens: int | None = None,
-                 progress: Progress | None = None) -> list[Completion]:
+                 progress: Count | None = None) -> list[Completion]:
         max_tokens = max_tokens or self.max_tokens
         keys = [Cache.key(self.name, p, self.settings(max_tokens)) for p in prompts]
         out: list[Completion | None] = [self.cache.get(k) if self.cache else None

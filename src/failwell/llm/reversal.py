@@ -22,8 +22,9 @@ from typing import Any
 
 from failwell.errors import InputError
 from failwell.findings import Finding, Metric, ScanResult, Severity
-from failwell.llm.clients import BaseClient, EndpointError, Progress
+from failwell.llm.clients import BaseClient, EndpointError
 from failwell.llm.jsonl import read_jsonl
+from failwell.progress import Count
 from failwell.scanner.detectors._common import mitigation_for
 from failwell.stats import wilson_interval
 
@@ -76,7 +77,7 @@ def load_facts(path: Path) -> tuple[list[Question], list[Question]]:
 
 
 def ask(client: BaseClient, questions: list[Question], *, max_tokens: int | None,
-        progress: Progress | None = None) -> list[dict[str, Any]]:
+        progress: Count | None = None) -> list[dict[str, Any]]:
     longest = max(len(words(q.expected)) for q in questions)
     answers = client.complete([q.prompt for q in questions],
                               max_tokens=max_tokens or min(2 * longest + 4, 96),
@@ -89,7 +90,7 @@ def ask(client: BaseClient, questions: list[Question], *, max_tokens: int | None
 
 def reversal_probe(client: BaseClient, forward: list[Question], reverse: list[Question], *,
                    max_tokens: int | None = None, min_gap: float = 0.3,
-                   progress: Progress | None = None) -> ScanResult:
+                   progress: Count | None = None) -> ScanResult:
     """A ``reversal-curse`` finding when the reverse direction is answered at least
     ``min_gap`` worse than the direction the facts were stated in."""
     rows = {"forward": ask(client, forward, max_tokens=max_tokens, progress=progress),

@@ -7,20 +7,17 @@ perturbation...) in batches, and cached under a key, so detectors never predict 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from failwell.checks import SkipDetector
 from failwell.errors import ModelError
+from failwell.progress import Progress as _Progress
 from failwell.scanner.models import ModelAdapter
 from failwell.scanner.subject import Dataset
-
-
-class SkipDetector(Exception):
-    """Raised by a detector that cannot run on this subject; the message says why."""
 
 
 @dataclass
@@ -200,4 +197,4 @@ class ScanContext:
         self.metrics[name] = float(value)
 
 
-Progress = Callable[[str, int, int], None]
+Progress = _Progress  # one progress protocol for every scan (failwell.progress)

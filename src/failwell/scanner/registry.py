@@ -8,12 +8,10 @@ that cannot run raises :class:`~failwell.scanner.context.SkipDetector` with the 
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import warnings
 from functools import cache
-from importlib.metadata import entry_points
 from typing import Any, ClassVar, Protocol
 
+from failwell.checks import load_plugins
 from failwell.errors import InputError, UnknownIdError, did_you_mean
 from failwell.findings import Finding
 from failwell.taxonomy import load_catalog
@@ -42,11 +40,6 @@ class Detector(Protocol):
     def run(self, ctx: Any) -> list[Finding]: ...
 
 
-def _load(target: str) -> type:
-    module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
-
-
 @cache
 def available_detectors() -> dict[str, type]:
     """Name -> detector class, built-ins first, then plugins from entry points.
@@ -54,18 +47,8 @@ def available_detectors() -> dict[str, type]:
     A broken built-in is our bug and raises; a broken plugin is skipped with a warning, so
     one bad third-party package cannot stop every scan.
     """
-    found: dict[str, type] = {}
-    for name, target in BUILTIN_DETECTORS.items():
-        found[name] = _validated(name, _load(target))
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in found:
-            continue
-        try:
-            found[ep.name] = _validated(ep.name, ep.load())
-        except Exception as exc:
-            warnings.warn(f"failwell: detector plugin {ep.name!r} skipped: {exc}",
-                          stacklevel=2)
-    return found
+    return load_plugins(BUILTIN_DETECTORS, ENTRY_POINT_GROUP, kind="detector",
+                        validate=_validated)
 
 
 def _validated(name: str, cls: type) -> type:

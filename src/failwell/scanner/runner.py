@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import hashlib
-import platform
 import time
-import traceback
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import numpy as np
 
+from failwell.checks import run_checks, versions
 from failwell.errors import FailwellError, InputError, close_matches
-from failwell.findings import DetectorOutcome, ScanResult
+from failwell.findings import ScanResult
+from failwell.progress import Progress
 from failwell.scanner import registry
-from failwell.scanner.context import Progress, ScanConfig, ScanContext, SkipDetector
+from failwell.scanner.context import ScanConfig, ScanContext, SkipDetector
 from failwell.scanner.models import ModelAdapter, SklearnModel, as_model
 from failwell.scanner.subject import Dataset
 from failwell.stats import auc
@@ -42,12 +41,22 @@ def scan(
                  for cls in classes]
     ctx = ScanContext(dataset, adapter, config)
     result = ScanResult(findings=[])
-    for i, (cls, detector) in enumerate(instances):
-        if progress:
-            progress(cls.name, i, len(instances))
-        result.outcomes.append(_run_one(detector, ctx, result, raise_exceptions))
-    if progress:
-        progress("done", len(instances), len(instances))
+
+    def check(detector):
+        def run():
+            ctx.current_detector = detector.name
+            try:
+                findings = detector.run(ctx)
+            finally:
+                ctx.current_detector = ""
+            for f in findings:
+                f.reproduce.setdefault("detector_params", _params_of(detector))
+                f.reproduce.setdefault("seed", ctx.config.seed)
+            return findings
+        return run
+
+    run_checks([(cls.name, check(detector)) for cls, detector in instances], result,
+               progress=progress, raise_exceptions=raise_exceptions)
     _summary_metrics(ctx)
     result.metrics = ctx.metrics
     result.diagnostics = ctx.diagnostics
@@ -67,32 +76,9 @@ def scan(
     result.timings["model_calls"] = ctx.model_calls
     result.timings["rows_predicted"] = ctx.rows_predicted
     result.timings["model_s"] = round(ctx.model_seconds, 4)
-    result.versions = _versions()
+    result.versions = versions()
     result.created_at = datetime.now(UTC).isoformat(timespec="seconds")
     return result
-
-
-def _run_one(detector, ctx: ScanContext, result: ScanResult, raise_exceptions: bool):
-    t0 = time.perf_counter()
-    ctx.current_detector = detector.name
-    try:
-        findings = detector.run(ctx)
-    except SkipDetector as skip:
-        return DetectorOutcome(detector.name, "skipped", time.perf_counter() - t0, str(skip))
-    except Exception as exc:
-        if raise_exceptions:
-            raise
-        message = str(exc) if isinstance(exc, FailwellError) else (
-            f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
-        )
-        return DetectorOutcome(detector.name, "error", time.perf_counter() - t0, message)
-    finally:
-        ctx.current_detector = ""
-    for f in findings:
-        f.reproduce.setdefault("detector_params", _params_of(detector))
-        f.reproduce.setdefault("seed", ctx.config.seed)
-    result.findings.extend(findings)
-    return DetectorOutcome(detector.name, "ran", time.perf_counter() - t0, "", len(findings))
 
 
 def _params_of(detector) -> dict[str, Any]:
@@ -143,13 +129,3 @@ def fingerprint(dataset: Dataset) -> str:
     h = hashlib.sha256("\x1f".join(map(str, dataset.frame.columns)).encode())
     h.update(dataset.row_hashes.tobytes())
     return "sha256:" + h.hexdigest()
-
-
-def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for pkg in ("failwell", "numpy", "pandas", "scikit-learn", "fairlearn"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out

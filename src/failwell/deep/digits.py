@@ -52,7 +52,7 @@ def cnn(seed: int = 0):
 def train(images: np.ndarray, labels: np.ndarray, *, epochs: int = 25, seed: int = 0,
           augment=None, model=None):
     """Adam, batches of 64. ``augment(batch, rng)`` transforms each numpy batch first
-    (e.g. :func:`failwell.vision.shift.randomize` for domain randomization)."""
+    (e.g. :func:`failwell.deep.shift.randomize` for domain randomization)."""
     torch = require("torch", extra="torch", purpose="The digits demo")
     model = model if model is not None else cnn(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)

@@ -1,6 +1,9 @@
-"""deep_scan(): the neural-network checks in one pass, reported like the tabular scan.
+"""deep_scan(): the neural-network checks, run by the tabular scan's runner.
 
-Checks, each recorded as a detector outcome (ran, skipped with the reason, or error):
+Checks are registered like tabular detectors (built-ins here, plugins through the
+entry-point group ``failwell.deep_checks``: a function ``check(clf, x, y, config, rng, ...)
+-> ScanResult``) and run by :func:`failwell.scanner.runner.run_checks`, so each is recorded
+the same way (ran, skipped with the reason via ``SkipDetector``, or error):
 
 * ``clever-hans``: attributions and intervention (differentiable models, images);
 * ``adversarial``: white-box PGD for PyTorch models, black-box random search otherwise;
@@ -14,10 +17,8 @@ outputs do not match the labels, fails with one message before any work is done.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -25,16 +26,26 @@ from typing import Any
 
 import numpy as np
 
+from failwell.checks import SkipDetector, load_plugins, run_checks, versions
+from failwell.deep.adapter import OnnxClassifier, TorchClassifier
 from failwell.errors import FailwellError, InputError
-from failwell.findings import DetectorOutcome, ScanResult
-from failwell.vision.adapter import OnnxClassifier, TorchClassifier
+from failwell.findings import ScanResult
+from failwell.progress import Progress
 
-CHECKS = ("clever-hans", "adversarial", "corruptions", "drift", "latency")
-Progress = Callable[[str, int, int], None]
+BUILTIN_CHECKS = {
+    "clever-hans": "failwell.deep.deepscan:check_clever_hans",
+    "adversarial": "failwell.deep.deepscan:check_adversarial",
+    "corruptions": "failwell.deep.deepscan:check_corruptions",
+    "drift": "failwell.deep.deepscan:check_drift",
+    "latency": "failwell.deep.deepscan:check_latency",
+}
+CHECKS = tuple(BUILTIN_CHECKS)
+ENTRY_POINT_GROUP = "failwell.deep_checks"
 
 
-class Skip(Exception):
-    """A check that does not apply to this model or these inputs."""
+def available_checks() -> dict[str, Callable[..., ScanResult]]:
+    """Name -> check function: the built-ins, then plugins from entry points."""
+    return load_plugins(BUILTIN_CHECKS, ENTRY_POINT_GROUP, kind="deep check")
 
 
 @dataclass
@@ -115,10 +126,11 @@ def deep_scan(model: Any, x: np.ndarray, y: np.ndarray, *, production: np.ndarra
     config = config or DeepScanConfig()
     clf = as_classifier(model)
     x, y = np.asarray(x), np.asarray(y)
-    unknown = [c for c in (checks or ()) if c not in CHECKS]
+    table = available_checks()
+    unknown = [c for c in (checks or ()) if c not in table]
     if unknown:
-        raise InputError(f"unknown check(s) {', '.join(unknown)}; known: {', '.join(CHECKS)}.")
-    from failwell.vision.adversarial import ATTACKS
+        raise InputError(f"unknown check(s) {', '.join(unknown)}; known: {', '.join(table)}.")
+    from failwell.deep.adversarial import ATTACKS
 
     if config.attack not in ("auto", *ATTACKS):
         raise InputError(f"--attack {config.attack!r} is not one of auto, "
@@ -133,19 +145,23 @@ def deep_scan(model: Any, x: np.ndarray, y: np.ndarray, *, production: np.ndarra
         if production.shape[1:] != x.shape[1:]:
             raise InputError(f"production inputs are {production.shape[1:]} per example, "
                              f"the reference inputs {x.shape[1:]}.")
-    plan = [c for c in (checks or CHECKS) if c != "drift" or production is not None]
-    runners = {"clever-hans": _clever_hans, "adversarial": _adversarial,
-               "corruptions": _corruptions, "drift": _drift, "latency": _latency}
+    plan = [c for c in (checks or table) if c != "drift" or production is not None]
     result = ScanResult(findings=[])
     rng = np.random.default_rng(config.seed)
     args = dict(clf=clf, x=x, y=y, production=production, config=config, spec=spec,
                 trust=trust, rng=rng)
-    for i, name in enumerate(plan):
-        if progress:
-            progress(name, i, len(plan))
-        result.outcomes.append(_run(name, runners[name], args, result))
-    if progress:
-        progress("done", len(plan), len(plan))
+
+    def check(name: str):
+        def run():
+            part = table[name](**args)
+            prefix = name.replace("-", "_")
+            result.metrics.update({f"{prefix}.{k}": v for k, v in part.metrics.items()})
+            result.diagnostics.update(part.diagnostics)
+            return part.findings, (part.config or {}).get("note", "")
+        return run
+
+    run_checks([(name, check(name)) for name in plan], result, progress=progress,
+               propagate=(InputError,))
     result.data_fingerprint = "sha256:" + hashlib.sha256(
         np.ascontiguousarray(x).tobytes() + np.ascontiguousarray(y).tobytes()).hexdigest()
     result.model_fingerprint = spec or type(getattr(clf, "model", clf)).__name__
@@ -156,31 +172,9 @@ def deep_scan(model: Any, x: np.ndarray, y: np.ndarray, *, production: np.ndarra
                      **config.to_dict()}
     result.timings = {o.detector: round(o.seconds, 4) for o in result.outcomes}
     result.timings["total"] = round(time.perf_counter() - started, 4)
-    from failwell.scanner.runner import _versions
-
-    result.versions = _versions() | _torch_versions()
+    result.versions = versions(("torch", "captum", "onnxruntime"))
     result.created_at = datetime.now(UTC).isoformat(timespec="seconds")
     return result
-
-
-def _run(name: str, runner, args: dict, result: ScanResult) -> DetectorOutcome:
-    t0 = time.perf_counter()
-    try:
-        part = runner(**args)
-    except Skip as skip:
-        return DetectorOutcome(name, "skipped", time.perf_counter() - t0, str(skip))
-    except InputError:
-        raise
-    except Exception as exc:
-        message = str(exc) if isinstance(exc, FailwellError) else (
-            f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}")
-        return DetectorOutcome(name, "error", time.perf_counter() - t0, message)
-    prefix = name.replace("-", "_")
-    result.findings.extend(part.findings)
-    result.metrics.update({f"{prefix}.{k}": v for k, v in part.metrics.items()})
-    result.diagnostics.update(part.diagnostics)
-    note = part.config.get("note", "") if part.config else ""
-    return DetectorOutcome(name, "ran", time.perf_counter() - t0, note, len(part.findings))
 
 
 def _sample(rng, n: int, limit: int) -> np.ndarray:
@@ -189,17 +183,17 @@ def _sample(rng, n: int, limit: int) -> np.ndarray:
 
 def _float_inputs(clf, what: str) -> None:
     if getattr(clf, "integer_inputs", False):
-        raise Skip(f"{what} perturbs input values; token ids need text-level changes")
+        raise SkipDetector(f"{what} perturbs input values; token ids need text-level changes")
 
 
-def _clever_hans(clf, x, y, config, **_) -> ScanResult:
-    from failwell.vision.clever_hans import attach_gallery, clever_hans
+def check_clever_hans(clf, x, y, config, **_) -> ScanResult:
+    from failwell.deep.clever_hans import attach_gallery, clever_hans
 
     if not isinstance(clf, TorchClassifier):
-        raise Skip("attributions need a differentiable PyTorch model")
+        raise SkipDetector("attributions need a differentiable PyTorch model")
     _float_inputs(clf, "Clever Hans")
     if x.ndim != 4:
-        raise Skip("the marker search is for images (N, C, H, W)")
+        raise SkipDetector("the marker search is for images (N, C, H, W)")
     layer = None
     if config.layer:
         clf = clf.with_layers()
@@ -217,8 +211,8 @@ def _clever_hans(clf, x, y, config, **_) -> ScanResult:
     return result
 
 
-def _adversarial(clf, x, y, config, rng, **_) -> ScanResult:
-    from failwell.vision.adversarial import adversarial_fragility
+def check_adversarial(clf, x, y, config, rng, **_) -> ScanResult:
+    from failwell.deep.adversarial import adversarial_fragility
 
     _float_inputs(clf, "the adversarial attack")
     attack = config.attack
@@ -235,38 +229,28 @@ def _adversarial(clf, x, y, config, rng, **_) -> ScanResult:
                                  max_drop=config.max_accuracy_drop, bounds=bounds)
 
 
-def _corruptions(clf, x, y, config, rng, **_) -> ScanResult:
-    from failwell.vision.shift import corruption_fragility
+def check_corruptions(clf, x, y, config, rng, **_) -> ScanResult:
+    from failwell.deep.shift import corruption_fragility
 
     _float_inputs(clf, "corruption")
     if x.ndim not in (2, 4):
-        raise Skip(f"corruption families cover images and tables, not inputs {x.shape[1:]}")
+        raise SkipDetector(f"corruption families cover images and tables, not inputs {x.shape[1:]}")
     idx = _sample(rng, len(x), config.corruption_inputs)
     return corruption_fragility(clf.predict, x[idx], y[idx],
                                 max_drop=config.max_corruption_drop)
 
 
-def _drift(x, production, **_) -> ScanResult:
-    from failwell.vision.shift import domain_shift
+def check_drift(x, production, **_) -> ScanResult:
+    from failwell.deep.shift import domain_shift
 
     result = domain_shift(x, production, tabular=x.ndim == 2)
     result.diagnostics = {"drift": result.diagnostics}
     return result
 
 
-def _latency(clf, x, y, config, spec, trust, **_) -> ScanResult:
-    from failwell.vision.latency import latency_check
+def check_latency(clf, x, y, config, spec, trust, **_) -> ScanResult:
+    from failwell.deep.latency import latency_check
 
     return latency_check(clf, x, y, budget_ms=config.latency_budget_ms,
                          batch_sizes=config.batch_sizes, spec=spec, trust=trust,
                          cold=config.cold_start, quantize=config.quantize)
-
-
-def _torch_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for pkg in ("torch", "captum", "onnxruntime"):
-        with contextlib.suppress(PackageNotFoundError):
-            out[pkg] = version(pkg)
-    return out

@@ -27,11 +27,11 @@ def export(model, example: np.ndarray, path: Path) -> Path:
 
 
 def run_digits_demo(output_dir: Path, console: Console) -> dict[str, ScanResult]:
+    from failwell.deep.deepscan import DeepScanConfig, deep_scan
+    from failwell.deep.digits import digits_with_marker, split, train
+    from failwell.deep.loading import load_network
     from failwell.progress import progress_bar
     from failwell.report import write
-    from failwell.vision.deepscan import DeepScanConfig, deep_scan
-    from failwell.vision.digits import digits_with_marker, split, train
-    from failwell.vision.loading import load_network
 
     output_dir.mkdir(parents=True, exist_ok=True)
     marked = split(*digits_with_marker())

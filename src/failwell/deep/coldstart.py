@@ -1,4 +1,4 @@
-"""Child process for :func:`failwell.vision.latency.cold_start`: import the runtime, load
+"""Child process for :func:`failwell.deep.latency.cold_start`: import the runtime, load
 the model, make the first call, and print one JSON line with the times, the process's
 peak memory (runtime included) and the resident memory that loading and the first
 call added."""
@@ -34,7 +34,7 @@ def main(argv: list[str]) -> None:
         import onnxruntime  # noqa: F401
     else:
         import torch  # noqa: F401
-    from failwell.vision.loading import load_network
+    from failwell.deep.loading import load_network
 
     t1 = time.perf_counter()
     before = _current_mb()

@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from failwell.deep.adapter import TorchClassifier
 from failwell.errors import InputError, require
 from failwell.findings import Finding, Metric, ScanResult, Severity
 from failwell.scanner.detectors._common import mitigation_for
-from failwell.vision.adapter import TorchClassifier
 
 ATTACKS = ("fgsm", "pgd-linf", "pgd-l2", "random-search")
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from failwell.deep.adapter import OnnxClassifier, TorchClassifier
 from failwell.errors import InputError, ModelError, UntrustedModelError, require
-from failwell.vision.adapter import OnnxClassifier, TorchClassifier
 
 INPUT_KEYS = ("x", "X", "images", "inputs")
 LABEL_KEYS = ("y", "labels", "targets")

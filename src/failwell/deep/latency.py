@@ -106,7 +106,7 @@ def cold_start(model: Any, sample: np.ndarray, *, spec: str | None = None,
             return {"status": "skipped", "reason": "no file to load the model from"}
         sample_path = Path(tmp) / "sample.npy"
         np.save(sample_path, np.asarray(sample[:1]))
-        cmd = [sys.executable, "-m", "failwell.vision.coldstart", str(spec), str(sample_path)]
+        cmd = [sys.executable, "-m", "failwell.deep.coldstart", str(spec), str(sample_path)]
         cmd += ["--trust"] if trust else []
         cmd += ["--integer-inputs"] if integer_inputs else []
         try:
@@ -148,7 +148,7 @@ def quantized_comparison(clf: Any, x: np.ndarray, y: np.ndarray | None, *,
 
     import torch
 
-    from failwell.vision.adapter import TorchClassifier
+    from failwell.deep.adapter import TorchClassifier
 
     kinds = {torch.nn.Linear, torch.nn.LSTM, torch.nn.GRU}
     if not any(type(m) in kinds for m in module.modules()):
@@ -168,7 +168,7 @@ def quantized_comparison(clf: Any, x: np.ndarray, y: np.ndarray | None, *,
 def _onnx_quantized(clf: Any, x: np.ndarray, y: np.ndarray | None, *, batch_size: int,
                     repeats: int) -> dict[str, Any]:
     """onnxruntime's dynamic int8 quantization of the model file."""
-    from failwell.vision.adapter import OnnxClassifier
+    from failwell.deep.adapter import OnnxClassifier
 
     try:
         from onnxruntime.quantization import QuantType, quantize_dynamic
