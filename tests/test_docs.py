@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import numpy as np
+import pytest
 import typer.main
 
 from failwell.cli import app
@@ -56,3 +58,30 @@ def test_plugin_guide_example_runs(monkeypatch):
     assert slow.findings[0].failure_mode == "latency-budget"
     assert scan(ds, model, detectors=[cls.name]).findings == []
     assert scan(ds, detectors=[cls.name]).outcomes[0].status == "skipped"
+
+
+def test_deep_check_guide_example_runs(monkeypatch):
+    """The deep check in docs/plugins.md, registered like a plugin and run by deep_scan."""
+    torch = pytest.importorskip("torch")
+    from failwell.deep import deepscan
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
+    code = guide.split("```python")[2].split("```")[0]
+    namespace: dict = {}
+    exec(compile(code, "plugins.md", "exec"), namespace)
+    table = {**deepscan.available_checks(), "saturation": namespace["saturation"]}
+    monkeypatch.setattr(deepscan, "available_checks", lambda: table)
+    torch.manual_seed(0)
+    sure = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 2))
+    with torch.no_grad():
+        sure[1].weight.zero_()
+        sure[1].bias.copy_(torch.tensor([50.0, -50.0]))  # always class 0, certain
+    x = np.random.default_rng(0).random((64, 1, 4, 4)).astype(np.float32)
+    y = np.zeros(64, dtype=int)
+    y[:8] = 1
+    result = deepscan.deep_scan(sure, x, y, checks=["saturation"])
+    (outcome,) = result.outcomes
+    assert outcome.status == "ran" and result.metrics["saturation.saturated_share"] == 1.0
+    assert [f.title for f in result.findings] == ["100% of inputs are saturated"]
+    flat = deepscan.deep_scan(sure, x.reshape(64, 16), y, checks=["saturation"])
+    assert flat.outcomes[0].status == "skipped" and "images" in flat.outcomes[0].message
