@@ -26,7 +26,7 @@ test: $(STAMP)  ## Lint, then the whole test suite (SQLite, real PostgreSQL, rea
 
 test-load: $(STAMP)  ## The web load test for 30 s (20 writers, a restart) on SQLite and PostgreSQL.
 	FAILWELL_TEST_PG="$${FAILWELL_TEST_PG:-$$(bash scripts/test-postgres.sh || true)}" \
-	FAILWELL_LOAD_SECONDS=30 $(BIN)/python -m pytest -q -s tests/test_web_load.py
+	FAILWELL_LOAD_SECONDS=30 $(BIN)/python -m pytest -q -s tests/web/test_web_load.py
 
 bench: $(STAMP)  ## Speed and memory targets (see benchmarks/README.md).
 	$(BIN)/python benchmarks/bench_scan.py

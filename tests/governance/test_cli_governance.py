@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from failwell.cli import app
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "governance" / "loan-approvals.yaml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "governance" / "loan-approvals.yaml"
 runner = CliRunner()
 
 

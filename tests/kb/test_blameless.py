@@ -14,7 +14,7 @@ import failwell.kb.blameless
 from failwell.cli import app
 from failwell.kb.blameless import check_sentence, lint, split_sentences
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 
 
 def test_tuning_sets_train_the_shipped_classifier():
@@ -24,7 +24,7 @@ def test_tuning_sets_train_the_shipped_classifier():
 
     weights = json.loads((Path(failwell.kb.blameless.__file__).with_name("data")
                           / "blame_model.json").read_text())
-    root = Path(__file__).parents[1]
+    root = Path(__file__).parents[2]
     for line in weights["trained_on"]:
         digest, name = line.split()
         assert "frozen" not in name

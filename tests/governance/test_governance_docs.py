@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from failwell.cli import app
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 GUIDE = (REPO / "docs" / "governance.md").read_text()
 
 pytest.importorskip("sentence_transformers")

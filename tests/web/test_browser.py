@@ -56,7 +56,7 @@ def base(tmp_path):
     app.state.accounts.add_user("rui", PASSWORD, "reviewer")
     from failwell.governance.store import Governance
 
-    loan = Path(__file__).resolve().parents[1] / "examples/governance/loan-approvals.yaml"
+    loan = Path(__file__).resolve().parents[2] / "examples/governance/loan-approvals.yaml"
     Governance(app.state.kb).add_project(loan.read_text())
     server = LoopbackServer(app)
     yield server.url

@@ -15,7 +15,7 @@ from failwell.web.accounts import Accounts  # noqa: E402
 from failwell.web.app import create_app  # noqa: E402
 
 PASSWORD = "correct horse battery"
-LOAN = Path(__file__).resolve().parents[1] / "examples" / "governance" / "loan-approvals.yaml"
+LOAN = Path(__file__).resolve().parents[2] / "examples" / "governance" / "loan-approvals.yaml"
 EVIL = "<script>alert(1)</script>"
 
 

@@ -245,7 +245,7 @@ def test_cli_sycophancy_rejects_a_bad_questions_file(tmp_path):
 
 # -- grounding ---------------------------------------------------------------------------
 
-CLAIMS = Path(__file__).parent / "data" / "grounding_claims.jsonl"
+CLAIMS = Path(__file__).parents[1] / "data" / "grounding_claims.jsonl"
 
 
 def _answers(kind: str):

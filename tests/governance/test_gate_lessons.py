@@ -24,7 +24,7 @@ from failwell.kb.library import load_library
 from failwell.kb.postmortem import ContributingFactor, Lesson, Postmortem
 from failwell.kb.store import KnowledgeBase
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "tests" / "data" / "gate_projects"
 EXPECTED = json.loads((DATA / "expectations.json").read_text())["projects"]
 PROJECTS = list(EXPECTED)
