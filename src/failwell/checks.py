@@ -7,6 +7,7 @@ Kept free of numpy, pandas and scipy so a deep scan can start (and fail cleanly)
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import platform
 import time
@@ -99,3 +100,11 @@ def load_plugins(builtins: dict[str, str], group: str, *, kind: str,
 def _load(target: str) -> Any:
     module, _, attr = target.partition(":")
     return getattr(importlib.import_module(module), attr)
+
+
+def fingerprint(*chunks: bytes) -> str:
+    """The content hash a scan result records for its data (tables and arrays alike)."""
+    h = hashlib.sha256()
+    for chunk in chunks:
+        h.update(chunk)
+    return "sha256:" + h.hexdigest()

@@ -118,7 +118,7 @@ def record_scan(gov: Governance, result: ScanResult, *, project: str | None = No
                 by: str | None = None, audit: AuditHook | None = None) -> ScanRecorded:
     """Store a scan (as gate evidence for ``project``), check the project's proxy guard
     against its previous scan, and find the lessons that apply."""
-    from failwell.governance.guard import check_after_scan
+    from failwell.governance.proxy_guard import check_after_scan
     from failwell.kb.lessons import lessons_for_scan
 
     if project:

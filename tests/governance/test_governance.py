@@ -8,9 +8,9 @@ from failwell.db import engine as db
 from failwell.errors import InputError, NotFoundError, UnknownIdError
 from failwell.governance import cards
 from failwell.governance.gates import load_gates
-from failwell.governance.guard import check
-from failwell.governance.pir import review_outcomes
+from failwell.governance.post_review import review_outcomes
 from failwell.governance.project import from_dict
+from failwell.governance.proxy_guard import check
 from failwell.governance.store import Governance
 
 PROJECT = {

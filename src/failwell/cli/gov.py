@@ -269,7 +269,7 @@ def pir(
 ) -> None:
     """Post-implementation review: outcomes against the success criteria. A missed criterion
     opens a pre-filled blameless postmortem draft in the knowledge base."""
-    from failwell.governance.pir import parse_outcomes, review_outcomes
+    from failwell.governance.post_review import parse_outcomes, review_outcomes
 
     check_fmt(fmt)
     outcomes, postmortem = review_outcomes(_gov(db), slug, parse_outcomes(outcome), by=by)

@@ -136,7 +136,7 @@ def compare(
     from failwell.scanner.compare import compare as run_compare
 
     if project:
-        from failwell.governance.guard import check
+        from failwell.governance.proxy_guard import check
 
         result = check(governance(db), project, old, new)
     elif proxy is None:

@@ -17,7 +17,6 @@ outputs do not match the labels, fails with one message before any work is done.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -26,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from failwell.checks import SkipDetector, load_plugins, run_checks, versions
+from failwell.checks import SkipDetector, fingerprint, load_plugins, run_checks, versions
 from failwell.deep.adapter import OnnxClassifier, TorchClassifier
 from failwell.errors import FailwellError, InputError
 from failwell.findings import ScanResult
@@ -162,8 +161,8 @@ def deep_scan(model: Any, x: np.ndarray, y: np.ndarray, *, production: np.ndarra
 
     run_checks([(name, check(name)) for name in plan], result, progress=progress,
                propagate=(InputError,))
-    result.data_fingerprint = "sha256:" + hashlib.sha256(
-        np.ascontiguousarray(x).tobytes() + np.ascontiguousarray(y).tobytes()).hexdigest()
+    result.data_fingerprint = fingerprint(np.ascontiguousarray(x).tobytes(),
+                                          np.ascontiguousarray(y).tobytes())
     result.model_fingerprint = spec or type(getattr(clf, "model", clf)).__name__
     result.config = {"kind": "deep", "n_rows": len(x), "inputs": list(x.shape),
                      "classes": classes,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
+from failwell.checks import fingerprint as data_fingerprint
 from failwell.checks import run_checks, versions
 from failwell.errors import FailwellError, InputError, close_matches
 from failwell.findings import ScanResult
@@ -126,6 +126,5 @@ def _summary_metrics(ctx: ScanContext) -> None:
 
 def fingerprint(dataset: Dataset) -> str:
     """A content hash of the table (values and column names, not the index)."""
-    h = hashlib.sha256("\x1f".join(map(str, dataset.frame.columns)).encode())
-    h.update(dataset.row_hashes.tobytes())
-    return "sha256:" + h.hexdigest()
+    return data_fingerprint("\x1f".join(map(str, dataset.frame.columns)).encode(),
+                            dataset.row_hashes.tobytes())
