@@ -87,7 +87,8 @@ FailOn = Annotated[str, typer.Option(callback=_check_severity,
                                      help="Exit 1 at this severity or above.")]
 RecordInKb = Annotated[bool, typer.Option(
     "--kb", help="Record the findings in the knowledge base and show related lessons.")]
-KbDb = Annotated[str | None, typer.Option(
+# --db for scans that record with --kb, and --db for the kb, governance and web commands.
+RecordDatabaseUrl = Annotated[str | None, typer.Option(
     "--db", envvar="FAILWELL_DB", help="Knowledge base for --kb.")]
 KbProject = Annotated[str | None, typer.Option(
     help="With --kb: record the scan as evidence for this governance project.")]
@@ -97,7 +98,7 @@ Upload = Annotated[str | None, typer.Option(
 
 
 # Knowledge-base options and output shared by the kb, governance and web commands.
-Db = Annotated[str | None, typer.Option(
+DatabaseUrl = Annotated[str | None, typer.Option(
     "--db", envvar="FAILWELL_DB", show_envvar=True,
     help="SQLite file or SQLAlchemy URL (default ~/.local/share/failwell/kb.sqlite).")]
 Fmt = Annotated[str, typer.Option("--format", help="terminal or json.")]

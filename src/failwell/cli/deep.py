@@ -10,8 +10,8 @@ import typer
 
 from failwell.cli.common import (
     FailOn,
-    KbDb,
     KbProject,
+    RecordDatabaseUrl,
     RecordInKb,
     ReportFmt,
     ReportOutput,
@@ -81,7 +81,7 @@ def deep_scan_command(
     fail_on: FailOn = "high",
     seed: Annotated[int, typer.Option(help="Random seed for sampling.")] = 0,
     kb: RecordInKb = False,
-    db: KbDb = None,
+    db: RecordDatabaseUrl = None,
     project: KbProject = None,
     upload: Upload = None,
 ) -> None:

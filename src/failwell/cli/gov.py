@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from failwell.cli.common import Db, Fmt, boundary, check_fmt, open_kb, print_json
+from failwell.cli.common import DatabaseUrl, Fmt, boundary, check_fmt, open_kb, print_json
 from failwell.errors import InputError
 
 project_app = typer.Typer(help="AI projects under review: new, show, list.",
@@ -41,7 +41,7 @@ def _gov(db: str | None, gates: Path | None = None):
 @boundary
 def project_new(
     file: Annotated[Path, typer.Option("--from", help="Project YAML (see docs/governance.md).")],
-    db: Db = None, gates: Gates = None, by: By = None,
+    db: DatabaseUrl = None, gates: Gates = None, by: By = None,
 ) -> None:
     """Register a project. Success criteria without a number or a measurement plan are
     refused."""
@@ -54,7 +54,7 @@ def project_new(
 
 @project_app.command("show")
 @boundary
-def project_show(slug: Annotated[str, typer.Argument(help="Project id.")], db: Db = None,
+def project_show(slug: Annotated[str, typer.Argument(help="Project id.")], db: DatabaseUrl = None,
                  fmt: Fmt = "terminal") -> None:
     """The project as registered, with its stage."""
     check_fmt(fmt)
@@ -72,7 +72,7 @@ def project_show(slug: Annotated[str, typer.Argument(help="Project id.")], db: D
 
 @project_app.command("list")
 @boundary
-def project_list(db: Db = None, fmt: Fmt = "terminal") -> None:
+def project_list(db: DatabaseUrl = None, fmt: Fmt = "terminal") -> None:
     """Every project and the gate it is at."""
     check_fmt(fmt)
     rows = _gov(db).projects()
@@ -89,7 +89,7 @@ def project_list(db: Db = None, fmt: Fmt = "terminal") -> None:
 
 @gate_app.command("status")
 @boundary
-def gate_status(slug: Annotated[str, typer.Argument(help="Project id.")], db: Db = None,
+def gate_status(slug: Annotated[str, typer.Argument(help="Project id.")], db: DatabaseUrl = None,
                 gates: Gates = None, fmt: Fmt = "terminal") -> None:
     """The gate the project is at: its questions, the evidence (met or missing), open
     conditions, and lessons of related past incidents."""
@@ -134,7 +134,7 @@ def gate_review(
         help="A condition; becomes a tracked action item (repeatable).")] = [],  # noqa: B006
     override_reason: Annotated[str | None, typer.Option(
         help="Pass despite missing evidence; recorded in the audit log.")] = None,
-    db: Db = None, gates: Gates = None, by: By = None,
+    db: DatabaseUrl = None, gates: Gates = None, by: By = None,
 ) -> None:
     """Record the board's decision. Missing evidence blocks go unless overridden."""
     status = _gov(db, gates).review(slug, gate, decision, rationale, reviewers=reviewer,
@@ -150,7 +150,7 @@ def gate_evidence(
     slug: Annotated[str, typer.Argument(help="Project id.")],
     kind: Annotated[str, typer.Option(help="Evidence kind recorded by people.")],
     note: Annotated[str, typer.Option(help="What was done, by whom, where it is kept.")],
-    db: Db = None, by: By = None,
+    db: DatabaseUrl = None, by: By = None,
 ) -> None:
     """Record evidence that only people can give (e.g. an end-user sign-off)."""
     if not note.strip():
@@ -165,7 +165,7 @@ def gate_condition(
     slug: Annotated[str, typer.Argument(help="Project id.")],
     condition_id: Annotated[int, typer.Argument(help="Condition number (see gate status).")],
     status: Annotated[str, typer.Option(help="done, wont-do or open.")] = "done",
-    db: Db = None, by: By = None,
+    db: DatabaseUrl = None, by: By = None,
 ) -> None:
     """Update a condition attached to a go-with-conditions decision."""
     _gov(db).close_condition(slug, condition_id, status, by=by)
@@ -185,7 +185,7 @@ def gate_kinds() -> None:
 @gate_app.command("audit")
 @boundary
 def gate_audit(slug: Annotated[str | None, typer.Argument(help="Project id.")] = None,
-               db: Db = None, fmt: Fmt = "terminal") -> None:
+               db: DatabaseUrl = None, fmt: Fmt = "terminal") -> None:
     """The append-only audit log of every governance write."""
     check_fmt(fmt)
     rows = _gov(db).audit(slug)
@@ -238,7 +238,7 @@ def card_model(
         "--set", help="SECTION=TEXT or SECTION=@file (repeatable).")] = [],  # noqa: B006
     fmt: Annotated[str, typer.Option("--format", help="md, html or json.")] = "md",
     output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
-    db: Db = None, by: By = None,
+    db: DatabaseUrl = None, by: By = None,
 ) -> None:
     """Save a new version of the model card (drafted from the project and its latest scan,
     with people's sections kept) and print it. Missing sections are listed, not invented."""
@@ -253,7 +253,7 @@ def card_data(
         "--set", help="SECTION=TEXT or SECTION=@file (repeatable).")] = [],  # noqa: B006
     fmt: Annotated[str, typer.Option("--format", help="md, html or json.")] = "md",
     output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
-    db: Db = None, by: By = None,
+    db: DatabaseUrl = None, by: By = None,
 ) -> None:
     """Save a new version of the datasheet for the project's data and print it."""
     _card("data", slug, set_, fmt, output, db, by)
@@ -265,7 +265,7 @@ def pir(
     slug: Annotated[str, typer.Argument(help="Project id.")],
     outcome: Annotated[list[str], typer.Option(
         help="METRIC=VALUE measured in production, one per success criterion.")] = [],  # noqa: B006
-    db: Db = None, by: By = None, fmt: Fmt = "terminal",
+    db: DatabaseUrl = None, by: By = None, fmt: Fmt = "terminal",
 ) -> None:
     """Post-implementation review: outcomes against the success criteria. A missed criterion
     opens a pre-filled blameless postmortem draft in the knowledge base."""

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from failwell.cli.common import (
     EXIT_FINDINGS,
-    Db,
+    DatabaseUrl,
     Fmt,
     boundary,
     check_fmt,
@@ -130,7 +130,7 @@ def incident_new(
         "--from", help="A Markdown postmortem (see `failwell incident template`).")] = None,
     accept_suggestions: Annotated[bool, typer.Option(
         help="Add the suggested patterns and failure modes without asking.")] = False,
-    db: Db = None,
+    db: DatabaseUrl = None,
     fmt: Fmt = "terminal",
 ) -> None:
     """Record a postmortem (from a file, or by answering questions) as a draft; shows blame
@@ -193,7 +193,7 @@ def incident_edit(
     incident_id: Annotated[str, typer.Argument(help="Incident id.")],
     from_file: Annotated[Path | None, typer.Option(
         "--from", help="Replace with this Markdown file (default: open $EDITOR).")] = None,
-    db: Db = None,
+    db: DatabaseUrl = None,
 ) -> None:
     """Edit a postmortem as Markdown. Invalid edits are refused and kept in a recovery file;
     the stored version is untouched."""
@@ -252,7 +252,7 @@ def _edit_in_editor(text: str, name: str) -> str:
 @boundary
 def incident_show(
     incident_id: Annotated[str, typer.Argument(help="Incident id.")],
-    db: Db = None,
+    db: DatabaseUrl = None,
     fmt: Annotated[str, typer.Option("--format", help="md, json or terminal.")] = "md",
 ) -> None:
     """Print a postmortem: its Markdown (default), JSON, or a terminal summary."""
@@ -283,7 +283,7 @@ def incident_show(
 @incident_app.command("list")
 @boundary
 def incident_list(
-    db: Db = None, fmt: Fmt = "terminal",
+    db: DatabaseUrl = None, fmt: Fmt = "terminal",
     limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
     pattern: Patterns = [], failure_mode: Modes = [],  # noqa: B006
     severity: Severities = [], project: Projects = [],  # noqa: B006
@@ -335,7 +335,7 @@ def incident_publish(
     override_reason: Annotated[str | None, typer.Option(
         help="Publish despite open blame flags; the reason is stored with the incident.")
     ] = None,
-    db: Db = None,
+    db: DatabaseUrl = None,
 ) -> None:
     """Publish a postmortem. Open blame-framing flags block it unless overridden."""
     flags = open_kb(db).publish(incident_id, override_reason=override_reason)
@@ -347,7 +347,7 @@ def incident_publish(
 @boundary
 def incident_suggest(
     source: Annotated[str, typer.Argument(help="Incident id, or a Markdown/text file.")],
-    db: Db = None, fmt: Fmt = "terminal",
+    db: DatabaseUrl = None, fmt: Fmt = "terminal",
 ) -> None:
     """Suggest systemic patterns and failure modes, with the sentence behind each."""
     from failwell.kb.classify import suggest
@@ -379,7 +379,7 @@ def incident_suggest(
 @boundary
 def kb_search(
     query: Annotated[str, typer.Argument(help="What to look for, in plain words.")],
-    db: Db = None, fmt: Fmt = "terminal",
+    db: DatabaseUrl = None, fmt: Fmt = "terminal",
     mode: Annotated[str, typer.Option(help="combined, fulltext or semantic.")] = "combined",
     limit: Annotated[int, typer.Option(help="At most this many hits.")] = 10,
     pattern: Patterns = [], failure_mode: Modes = [],  # noqa: B006
@@ -409,7 +409,7 @@ def kb_search(
 def kb_import(
     source: Annotated[str, typer.Argument(
         help="'genai-incidents', or a .md/.json/.csv file or a folder of .md files.")],
-    db: Db = None,
+    db: DatabaseUrl = None,
     embed: Annotated[bool, typer.Option(
         help="Compute embeddings for semantic search after importing.")] = True,
     limit: Annotated[int | None, typer.Option(
@@ -467,7 +467,7 @@ def _embed(kb) -> int:
 
 @kb_app.command("embed")
 @boundary
-def kb_embed(db: Db = None) -> None:
+def kb_embed(db: DatabaseUrl = None) -> None:
     """Compute the missing embeddings (resumes where an interrupted run stopped)."""
     console.print(f"Embedded {_embed(open_kb(db))} incident(s).")
 
@@ -478,7 +478,7 @@ def kb_export(
     destination: Annotated[Path, typer.Argument(
         help="A folder (md) or a file (json, csv).")],
     fmt: Annotated[str, typer.Option("--format", help="md, json or csv.")] = "md",
-    db: Db = None,
+    db: DatabaseUrl = None,
     pattern: Patterns = [], failure_mode: Modes = [],  # noqa: B006
     severity: Severities = [], project: Projects = [],  # noqa: B006
     status: Statuses = [], source: Sources = [],  # noqa: B006
@@ -495,7 +495,7 @@ def kb_export(
 @kb_app.command("stats")
 @boundary
 def kb_stats(
-    db: Db = None, fmt: Fmt = "terminal",
+    db: DatabaseUrl = None, fmt: Fmt = "terminal",
     period: Annotated[str, typer.Option(help="year, quarter or month.")] = "year",
     source: Annotated[list[str], typer.Option(
         "--source",
@@ -533,7 +533,7 @@ def kb_stats(
 
 @kb_app.command("info")
 @boundary
-def kb_info(db: Db = None) -> None:
+def kb_info(db: DatabaseUrl = None) -> None:
     """Where the knowledge base is, its schema version and what it holds."""
     from failwell.db import engine as kbdb
 
@@ -550,7 +550,7 @@ def kb_info(db: Db = None) -> None:
 def lessons_for(
     subject: Annotated[str, typer.Argument(
         help="A project description, a text file, or a scan result (.json).")],
-    db: Db = None, fmt: Fmt = "terminal",
+    db: DatabaseUrl = None, fmt: Fmt = "terminal",
     limit: Annotated[int, typer.Option(help="At most this many incidents.")] = 5,
 ) -> None:
     """Lessons of the past incidents most related to a project or a scan."""

@@ -11,8 +11,8 @@ from rich.console import Console
 
 from failwell.cli.common import (
     FailOn,
-    KbDb,
     KbProject,
+    RecordDatabaseUrl,
     RecordInKb,
     ReportFmt,
     ReportOutput,
@@ -92,7 +92,7 @@ def scan(
         help="Rows sampled for counterfactuals, perturbations and permutations "
              "(5,000: a flip rate within +-1.4 points).")] = 5_000,
     kb: RecordInKb = False,
-    db: KbDb = None,
+    db: RecordDatabaseUrl = None,
     project: KbProject = None,
     upload: Upload = None,
 ) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from failwell.cli.common import Db, boundary, err, open_kb
+from failwell.cli.common import DatabaseUrl, boundary, err, open_kb
 from failwell.errors import InputError
 
 user_app = typer.Typer(help="Local accounts for the web app.", no_args_is_help=True)
@@ -28,7 +28,7 @@ def serve(
     workers: Annotated[int, typer.Option(
         min=1, help="Processes serving requests (for a team on PostgreSQL with cores to "
                     "spare; each keeps its own copy of the search vectors).")] = 1,
-    db: Db = None,
+    db: DatabaseUrl = None,
 ) -> None:
     """Serve the web app (incidents, search, the JSON API at /api, its schema at /docs)."""
     from failwell.errors import require
@@ -57,7 +57,7 @@ def user_add(
     username: Annotated[str, typer.Argument(help="Login name.")],
     role: Annotated[str, typer.Option(help="viewer, contributor, reviewer or admin.")
                     ] = "viewer",
-    db: Db = None,
+    db: DatabaseUrl = None,
 ) -> None:
     """Add an account; the password comes from FAILWELL_PASSWORD or a prompt."""
     password = os.environ.get("FAILWELL_PASSWORD") or getpass.getpass("Password: ")
@@ -67,7 +67,7 @@ def user_add(
 
 @user_app.command("list")
 @boundary
-def user_list(db: Db = None) -> None:
+def user_list(db: DatabaseUrl = None) -> None:
     """The accounts and their roles."""
     for user in _accounts(db).users():
         typer.echo(f"{user.username}\t{user.role}")
@@ -80,7 +80,7 @@ def token_issue(
     name: Annotated[str, typer.Option(help="A name to revoke it by, e.g. ci-main.")],
     scope: Annotated[list[str], typer.Option(
         help="read, write, scans or review (repeatable).")] = ["read"],  # noqa: B006
-    db: Db = None,
+    db: DatabaseUrl = None,
 ) -> None:
     """Issue an API token (printed once; only its hash is stored)."""
     if not name.strip():
@@ -91,7 +91,7 @@ def token_issue(
 @token_app.command("revoke")
 @boundary
 def token_revoke(name: Annotated[str, typer.Argument(help="The token's name.")],
-                 db: Db = None) -> None:
+                 db: DatabaseUrl = None) -> None:
     """Revoke an API token by name."""
     _accounts(db).revoke_token(name)
     err.print(f"revoked {name}")
