@@ -16,6 +16,18 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
+
+
+@app.callback()
+def _root(debug: bool = typer.Option(
+        False, "--debug", help="Show the traceback of an internal error (exit 70).")) -> None:
+    """failwell: catch known AI failure modes, learn from the ones that happen anyway."""
+    if debug:
+        import os
+
+        os.environ["FAILWELL_DEBUG"] = "1"
+
+
 app.command(help=scan.SCAN_HELP)(scan.scan)
 for command in (scan.compare, scan.detectors, scan.catalog, scan.demo):
     app.command()(command)

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -22,21 +23,64 @@ from failwell.errors import FailwellError, InputError
 
 err = Console(stderr=True)
 SEVERITIES = ("low", "medium", "high", "critical")
-EXIT_FINDINGS, EXIT_USAGE = 1, 2
+EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 1, 2, 70  # 70: EX_SOFTWARE (sysexits.h)
 
 def boundary(fn):
-    """Turn failwell's own errors into one red line and exit 2; never a traceback."""
+    """One line and a meaningful exit code for anything that goes wrong; never a traceback.
+
+    2: failwell's own errors (bad input, usage) and the operating system's (a folder where a
+    file was expected, no permission, a file that is not UTF-8 or not a database). 70: an
+    internal error, a failwell bug: one line, and the traceback with ``--debug`` or
+    ``FAILWELL_DEBUG=1``. So a CI job can tell a crash from findings (exit 1).
+    """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except FailwellError as exc:
-            err.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False,
-                      soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from None
+            _fail(str(exc), exc.exit_code)
+        except (typer.Exit, typer.Abort, click.exceptions.ClickException):
+            raise
+        except KeyboardInterrupt:
+            err.print("[red]Interrupted.[/]")
+            raise typer.Exit(130) from None
+        except UnicodeDecodeError as exc:
+            _fail(f"input is not UTF-8 text ({exc.reason} at byte {exc.start}).", EXIT_USAGE)
+        except OSError as exc:
+            where = f" {exc.filename}" if exc.filename else ""
+            _fail(f"cannot use{where}: {exc.strerror or exc}.", EXIT_USAGE)
+        except Exception as exc:
+            if _is_not_a_database(exc):
+                _fail("the knowledge base (--db / FAILWELL_DB) is not a database failwell can "
+                      f"open: {str(exc).splitlines()[0]}", EXIT_USAGE)
+            if debugging():
+                raise
+            first = (str(exc).strip().splitlines() or [""])[0]
+            _fail(f"internal error, a failwell bug: {type(exc).__name__}: {first}\n"
+                  "Run again with --debug (or FAILWELL_DEBUG=1) for the traceback, and "
+                  "please report it.", EXIT_INTERNAL, label="Internal error")
 
     return wrapper
+
+
+def debugging() -> bool:
+    import os
+
+    return os.environ.get("FAILWELL_DEBUG", "").lower() in {"1", "true", "yes"}
+
+
+def _fail(message: str, code: int, *, label: str = "Error") -> None:
+    err.print(f"[bold red]{label}:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code) from None
+
+
+def _is_not_a_database(exc: Exception) -> bool:
+    import sqlite3
+
+    cause = getattr(exc, "orig", None) or exc
+    return isinstance(cause, sqlite3.DatabaseError) and (
+        "not a database" in str(cause) or "malformed" in str(cause))
 
 
 def parse_params(items: list[str]) -> dict[str, dict[str, Any]]:

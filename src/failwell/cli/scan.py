@@ -47,7 +47,7 @@ Example (ProPublica's COMPAS analysis):
   --prediction-positive Medium --prediction-positive High --protected race --protected sex
 
 Exit codes: 0 no finding at --fail-on severity or above, 1 at least one, 2 usage or input
-error (or a detector that could not run its model).
+error (or a detector that could not run its model), 70 an internal error (--debug shows it).
 """
 
 
