@@ -59,3 +59,16 @@ def test_an_internal_error_is_exit_70_and_the_traceback_only_on_request(tmp_path
     assert "RuntimeError: a bug in a detector loop" in out and "--debug" in out
     debug = run("--debug", *args)
     assert isinstance(debug.exception, RuntimeError)  # the traceback is shown, not hidden
+
+
+def test_no_silent_pass_on_a_typo(tmp_path):
+    db = f"sqlite:///{tmp_path / 'kb.sqlite'}"
+    assert "No such file: typo.json" in one_line_error(run("lessons", "for", "typo.json",
+                                                           "--db", db), 2)
+    assert "at least 1" in one_line_error(run("lessons", "for", "a triage model", "--limit",
+                                              "-5", "--db", db), 2)
+    assert "nope" in one_line_error(run("gate", "audit", "nope", "--db", db), 2)
+    for command in ("detectors", "catalog"):
+        assert "xml" in one_line_error(run(command, "--format", "xml"), 2)
+    found = run("lessons", "for", "a triage model trained on one hospital's images", "--db", db)
+    assert found.exit_code == 0 and "pneumonia-portable-marker" in found.output  # text searches

@@ -188,7 +188,10 @@ def gate_audit(slug: Annotated[str | None, typer.Argument(help="Project id.")] =
                db: DatabaseUrl = None, fmt: Fmt = "terminal") -> None:
     """The append-only audit log of every governance write."""
     check_fmt(fmt)
-    rows = _gov(db).audit(slug)
+    gov = _gov(db)
+    if slug is not None:
+        gov.project(slug)  # an unknown project is an error, not an empty log
+    rows = gov.audit(slug)
     if fmt == "json":
         print_json(rows)
         return

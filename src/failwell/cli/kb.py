@@ -557,8 +557,14 @@ def lessons_for(
     from failwell.kb.lessons import lessons_for_scan, lessons_for_text
 
     check_fmt(fmt)
-    kb = open_kb(db)
+    if limit < 1:
+        raise InputError(f"--limit must be at least 1, not {limit}.")
     path = Path(subject)
+    looks_like_file = " " not in subject and bool(path.suffix) and len(path.suffix) <= 5
+    if looks_like_file and not path.exists():
+        raise InputError(f"No such file: {subject}. To search for text, give a description "
+                         "with several words (quote it).")
+    kb = open_kb(db)
     if path.suffix.lower() == ".json" and path.is_file():
         from failwell.findings import ScanResult
 

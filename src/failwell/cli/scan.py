@@ -18,6 +18,7 @@ from failwell.cli.common import (
     ReportOutput,
     Upload,
     boundary,
+    check_fmt,
     check_project,
     emit,
     exit_for,
@@ -164,6 +165,7 @@ def detectors(
     """List the detectors (built-in and plugins), their failure modes and parameters."""
     import json
 
+    check_fmt(fmt)
     from failwell.scanner.registry import available_detectors, describe
 
     rows = [describe(cls) for cls in available_detectors().values()]
@@ -189,6 +191,7 @@ def catalog(
     import dataclasses
     import json
 
+    check_fmt(fmt)
     from failwell.taxonomy import load_catalog
 
     cat = load_catalog()
