@@ -170,3 +170,22 @@ def test_incident_edit_in_the_editor(db, tmp_path, monkeypatch):
     broken = run("incident", "edit", "pneumonia-portable-marker")
     assert broken.exit_code == 2 and "kept in" in broken.output
     assert run("incident", "show", "pneumonia-portable-marker").stdout == shown
+
+
+def test_export_never_replaces_files_without_force(tmp_path):
+    from typer.testing import CliRunner
+
+    db = f"sqlite:///{tmp_path / 'kb.sqlite'}"
+    target = tmp_path / "all.json"
+    target.write_text("my own notes\n")
+    refused = CliRunner().invoke(app, ["kb", "export", str(target), "--format", "json",
+                                       "--db", db])
+    assert refused.exit_code == 2 and "--force" in refused.output
+    assert target.read_text() == "my own notes\n"  # untouched
+    done = CliRunner().invoke(app, ["kb", "export", str(target), "--format", "json",
+                                    "--db", db, "--force"])
+    assert done.exit_code == 0 and target.read_text().startswith("[")
+    folder = tmp_path / "md"
+    assert CliRunner().invoke(app, ["kb", "export", str(folder), "--db", db]).exit_code == 0
+    again = CliRunner().invoke(app, ["kb", "export", str(folder), "--db", db])
+    assert again.exit_code == 2 and "would be replaced" in again.output

@@ -219,8 +219,11 @@ def incident_edit(
         if from_file is None:
             import tempfile
 
-            keep = Path(tempfile.gettempdir()) / f"failwell-edit-{incident_id}.md"
-            keep.write_text(text, encoding="utf-8")
+            handle, name = tempfile.mkstemp(prefix=f"failwell-edit-{incident_id}-",
+                                            suffix=".md")  # never overwrites an earlier one
+            keep = Path(name)
+            with open(handle, "w", encoding="utf-8") as fh:
+                fh.write(text)
             err.print(f"Your edit was kept in {keep}; fix it and run "
                       f"`failwell incident edit {incident_id} --from {keep}`.")
         raise
@@ -483,12 +486,14 @@ def kb_export(
     severity: Severities = [], project: Projects = [],  # noqa: B006
     status: Statuses = [], source: Sources = [],  # noqa: B006
     since: Since = None, until: Until = None,
+    force: Annotated[bool, typer.Option(help="Replace files that exist.")] = False,
 ) -> None:
-    """Export postmortems; Markdown is written exactly as it was imported."""
+    """Export postmortems; Markdown is written exactly as it was imported. Existing files
+    are never replaced without --force."""
     from failwell.kb.transfer import export
 
     filters = _filters(pattern, failure_mode, severity, project, status, source, since, until)
-    n = export(open_kb(db), destination, fmt, filters)
+    n = export(open_kb(db), destination, fmt, filters, force=force)
     console.print(f"Exported {n} incident(s) to {destination}.", highlight=False)
 
 

@@ -134,20 +134,30 @@ def import_path(kb: KnowledgeBase, path: Path, *, progress: Count | None = None
 
 # -- export ----------------------------------------------------------------------------
 
-def export(kb: KnowledgeBase, destination: Path, fmt: str, filters: Filters | None = None
-           ) -> int:
-    """Write the (filtered) postmortems; Markdown goes to a folder, one file per incident."""
+def export(kb: KnowledgeBase, destination: Path, fmt: str, filters: Filters | None = None,
+           *, force: bool = False) -> int:
+    """Write the (filtered) postmortems; Markdown goes to a folder, one file per incident.
+    Nothing that exists is replaced unless ``force``."""
     if fmt not in FORMATS:
         raise InputError(f"export format {fmt!r} is not one of {', '.join(FORMATS)}.")
     slugs = [s.id for s in kb.list(filters, limit=None)]
     if fmt == "md":
         if destination.exists() and not destination.is_dir():
             raise InputError(f"{destination} exists and is not a folder.")
+        taken = [f"{_safe_name(s)}.md" for s in slugs
+                 if (destination / f"{_safe_name(s)}.md").exists()]
+        if taken and not force:
+            raise InputError(f"{len(taken)} file(s) in {destination} would be replaced (e.g. "
+                             f"{taken[0]}); pass --force to replace them.")
         destination.mkdir(parents=True, exist_ok=True)
         for slug in slugs:
             (destination / f"{_safe_name(slug)}.md").write_text(kb.get(slug).markdown,
                                                                  encoding="utf-8")
         return len(slugs)
+    if destination.is_dir():
+        raise InputError(f"{destination} is a folder; give a file name for {fmt}.")
+    if destination.exists() and not force:
+        raise InputError(f"{destination} exists; pass --force to replace it.")
     destination.parent.mkdir(parents=True, exist_ok=True)
     records = [kb.get(slug).to_dict() for slug in slugs]
     if fmt == "json":
