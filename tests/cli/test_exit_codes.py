@@ -72,3 +72,10 @@ def test_no_silent_pass_on_a_typo(tmp_path):
         assert "xml" in one_line_error(run(command, "--format", "xml"), 2)
     found = run("lessons", "for", "a triage model trained on one hospital's images", "--db", db)
     assert found.exit_code == 0 and "pneumonia-portable-marker" in found.output  # text searches
+
+
+def test_a_database_url_with_a_typo_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = one_line_error(run("incident", "list", env={"FAILWELL_DB": "sqlite:/x.sqlite"}), 2)
+    assert "does not parse" in out
+    assert list(tmp_path.iterdir()) == []  # no "./sqlite:/" folder was created

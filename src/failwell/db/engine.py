@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import re
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -38,6 +39,11 @@ def resolve_url(value: str | None = None) -> str:
         base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
         value = str(base / "failwell" / "kb.sqlite")
     if "://" not in value:
+        scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]+):", value)
+        if scheme:  # "sqlite:/x.sqlite", "postgresql:host/db": a URL with a typo, not a file
+            raise StoreError(f"the database {value!r} looks like a URL but does not parse; "
+                             f"write {scheme.group(1)}:///path/to/file.sqlite or "
+                             "postgresql+psycopg://user@host/db, or give a plain file path.")
         return f"sqlite:///{Path(value).expanduser().absolute()}"
     if value.startswith("postgresql://"):
         return "postgresql+psycopg://" + value.removeprefix("postgresql://")
