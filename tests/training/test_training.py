@@ -166,3 +166,34 @@ def test_huggingface_callback_checks_before_the_optimizer_step():
         callback.on_pre_optimizer_step(None, None, None)
         optimizer.step()
     assert callback.monitor.alerts[0].step == 50
+
+
+def test_a_run_that_never_calls_close_keeps_its_metrics(tmp_path):
+    """The README snippet without close(), then a crash: metrics are on disk at exit."""
+    import subprocess
+    import sys
+
+    from failwell.training.store import read_run
+
+    script = f"""
+import torch
+from failwell.training import TrainingMonitor
+torch.manual_seed(0)
+model = torch.nn.Linear(4, 2)
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+x, y = torch.randn(64, 4), torch.randint(0, 2, (64,))
+monitor = TrainingMonitor(model, opt, canary=(x[:16], y[:16]), every=1,
+                          store={str(tmp_path / 'run.sqlite')!r})
+for _ in range(30):
+    opt.zero_grad()
+    loss = torch.nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    opt.step()
+    monitor.step(loss)
+raise SystemExit(3)  # no close(): a crash at the end of the run
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 3, done.stderr
+    run = read_run(tmp_path / "run.sqlite")
+    assert len(run["series"]["loss"]) == 30  # nothing buffered was lost

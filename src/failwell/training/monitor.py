@@ -274,8 +274,15 @@ class TrainingMonitor:
         return {k: v for k, v in asdict(self.timings).items() if k != "calls"}
 
     def close(self) -> None:
+        """Write the buffered metrics (the store also flushes on a timer and at exit)."""
         if self.store is not None:
             self.store.close()
+
+    def __enter__(self) -> TrainingMonitor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def draft_postmortem(self, *, id: str, title: str | None = None, project: str = ""):
         """A blameless postmortem draft pre-filled with the alerts (for the knowledge base:

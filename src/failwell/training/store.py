@@ -21,9 +21,15 @@ CREATE INDEX IF NOT EXISTS ix_metrics_run ON metrics (run_id, name, step);
 
 
 class RunStore:
+    """Buffered writes, flushed every ``flush_every * 8`` rows, every ``flush_seconds``, at
+    ``close()`` and at interpreter exit, so a run that forgets ``close()`` or crashes loses at
+    most the last few seconds of metrics."""
+
     def __init__(self, path: str | Path, *, run_name: str, config: dict[str, Any],
-                 flush_every: int = 200):
+                 flush_every: int = 200, flush_seconds: float = 5.0):
+        import atexit
         import datetime as dt
+        import time
 
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -36,10 +42,16 @@ class RunStore:
                  json.dumps(config, default=str))).lastrowid
         self.pending: list[tuple] = []
         self.flush_every = flush_every
+        self.flush_seconds = flush_seconds
+        self._clock = time.monotonic
+        self._flushed_at = self._clock()
+        self.closed = False
+        atexit.register(self.close)
 
     def metrics(self, step: int, values: dict[str, float]) -> None:
         self.pending += [(self.run_id, step, k, v) for k, v in values.items()]
-        if len(self.pending) >= self.flush_every * 8:
+        if len(self.pending) >= self.flush_every * 8 or \
+                self._clock() - self._flushed_at >= self.flush_seconds:
             self.flush()
 
     def alert(self, step: int, kind: str, series: str, value: float, detail: str) -> None:
@@ -49,14 +61,22 @@ class RunStore:
                               (self.run_id, step, kind, series, value, detail))
 
     def flush(self) -> None:
-        if self.pending:
+        self._flushed_at = self._clock()
+        if self.pending and not self.closed:
             with self.conn:
                 self.conn.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?)", self.pending)
             self.pending = []
 
     def close(self) -> None:
+        """Write what is buffered and close (safe to call twice; also runs at exit)."""
+        import atexit
+
+        if self.closed:
+            return
         self.flush()
         self.conn.close()
+        self.closed = True
+        atexit.unregister(self.close)
 
 
 def read_run(path: str | Path, run_id: int | None = None) -> dict[str, Any]:
