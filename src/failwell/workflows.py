@@ -54,8 +54,15 @@ def add_incident(kb: KnowledgeBase, pm: Postmortem, markdown: str | None = None,
     """Store a new postmortem with the suggested tags that ``accept`` approves, then check
     its wording and find the incidents it resembles (the recurrence warning is on each)."""
     from failwell.kb.classify import suggest
-    from failwell.kb.postmortem import ContributingFactor, to_markdown
+    from failwell.kb.postmortem import ContributingFactor, to_markdown, unfilled
 
+    left = unfilled(pm)
+    if "summary" in left:
+        raise InputError("nothing filled in: the summary is still the template's example "
+                         "text; write what happened before recording it.")
+    if left:
+        raise InputError(f"still the template's example text in: {', '.join(left)}; fill "
+                         "these in or remove them before recording.")
     if kb.existing_ids([pm.id]):
         raise InputError(f"an incident with id {pm.id!r} already exists; choose another id or "
                          f"`failwell incident edit {pm.id}`.")

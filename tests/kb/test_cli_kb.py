@@ -189,3 +189,28 @@ def test_export_never_replaces_files_without_force(tmp_path):
     assert CliRunner().invoke(app, ["kb", "export", str(folder), "--db", db]).exit_code == 0
     again = CliRunner().invoke(app, ["kb", "export", str(folder), "--db", db])
     assert again.exit_code == 2 and "would be replaced" in again.output
+
+
+def test_an_unfilled_template_is_refused_and_a_draft_can_be_deleted(tmp_path):
+    from typer.testing import CliRunner
+
+    db = f"sqlite:///{tmp_path / 'kb.sqlite'}"
+    template = CliRunner().invoke(app, ["incident", "template", "--id", "blank"]).stdout
+    blank = tmp_path / "blank.md"
+    blank.write_text(template)
+    refused = CliRunner().invoke(app, ["incident", "new", "--from", str(blank), "--db", db])
+    assert refused.exit_code == 2 and "nothing filled in" in refused.output
+    filled = tmp_path / "filled.md"
+    filled.write_text(postmortem_text("typo-draft", title="A draft made by mistake",
+                                      summary="Recorded twice by mistake."))
+    assert CliRunner().invoke(app, ["incident", "new", "--from", str(filled), "--db",
+                                    db]).exit_code == 0
+    gone = CliRunner().invoke(app, ["incident", "delete", "typo-draft", "--yes", "--db", db])
+    assert gone.exit_code == 0, gone.output
+    shown = CliRunner().invoke(app, ["incident", "show", "typo-draft", "--db", db])
+    assert shown.exit_code == 2
+    kept = CliRunner().invoke(app, ["incident", "delete", "pneumonia-portable-marker",
+                                    "--yes", "--db", db])
+    assert kept.exit_code == 2 and "published" in kept.output
+    audit = CliRunner().invoke(app, ["gate", "audit", "--db", db, "--format", "json"])
+    assert "incident.delete" in audit.stdout

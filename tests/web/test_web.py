@@ -553,7 +553,9 @@ def test_failwell_serve_with_two_workers(tmp_path):
         author = login(base, "ana")
         token = csrf_of(author)
         for n in range(6):  # a new connection each: the workers take turns accepting
-            with httpx.Client(base_url=base, cookies=author.cookies) as fresh:
+            # timeout: a new incident is reviewed like `incident new` (suggested tags,
+            # related incidents), and each worker loads the embedding model on its first
+            with httpx.Client(base_url=base, cookies=author.cookies, timeout=60) as fresh:
                 made = fresh.post("/api/incidents", headers={"X-CSRF-Token": token},
                                   json={"markdown": POSTMORTEM.format(n=n, title="t")})
             assert made.status_code == 201, made.text

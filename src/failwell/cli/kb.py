@@ -346,6 +346,28 @@ def incident_publish(
     console.print(f"[green]Published[/] {incident_id}{note}.", highlight=False)
 
 
+@incident_app.command("delete")
+@boundary
+def incident_delete(
+    incident_id: Annotated[str, typer.Argument(help="Incident id (a draft or in review).")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    db: DatabaseUrl = None,
+) -> None:
+    """Delete a draft or in-review postmortem (a mistake, an unfilled template). Published
+    postmortems are kept; the deletion is written to the audit log."""
+    import getpass
+
+    from failwell.governance.store import Governance
+
+    kb = open_kb(db)
+    kb.get(incident_id)  # a clear error for an unknown id before asking
+    if not yes and not typer.confirm(f"Delete {incident_id}?"):
+        raise typer.Exit(1)
+    kb.delete_draft(incident_id, audit=Governance(kb).entry(
+        getpass.getuser(), "incident.delete", {"id": incident_id}))
+    console.print(f"Deleted {incident_id}.", highlight=False)
+
+
 @incident_app.command("suggest")
 @boundary
 def incident_suggest(

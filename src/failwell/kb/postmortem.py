@@ -295,3 +295,22 @@ What happened, in a few sentences, without blame.
 
 - YYYY-MM-DD: first signal
 """
+
+
+def unfilled(pm: Postmortem) -> list[str]:
+    """The sections of ``pm`` that still hold the template's example text."""
+    example = from_markdown(TEMPLATE.format(id="x", title="x"), source="template")
+    out = []
+    for name in ("summary", "impact", "decision_supported", "success_definition"):
+        if getattr(pm, name) and getattr(pm, name) == getattr(example, name):
+            out.append(name)
+    for name in ("failed_assumptions", "underestimated_constraints", "ignored_signals"):
+        if set(getattr(pm, name)) & set(getattr(example, name)):
+            out.append(name)
+    pairs = (("contributing_factors", "description"), ("lessons", "text"),
+             ("action_items", "description"))
+    for name, attr in pairs:
+        mine = {getattr(x, attr) for x in getattr(pm, name)}
+        if mine & {getattr(x, attr) for x in getattr(example, name)}:
+            out.append(name)
+    return out

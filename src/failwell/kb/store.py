@@ -284,6 +284,24 @@ class KnowledgeBase:
                 audit(conn)
         self.embed_written([row.id])
 
+    def delete_draft(self, slug: str, *, audit: AuditHook | None = None) -> None:
+        """Remove a draft or in-review postmortem (a mistake, an unfilled template). A
+        published one is part of the organization's memory and is refused."""
+        with db.write_transaction(self.engine) as conn:
+            row = conn.execute(select(incidents.c.id, incidents.c.status)
+                               .where(incidents.c.slug == slug)).first()
+            if row is None:
+                raise self._not_found(slug)
+            if row.status == "published":
+                raise InputError(f"{slug} is published: published postmortems are kept (edit "
+                                 "it to add a correction instead of deleting it).")
+            for table in (incident_tags, lessons, action_items, embeddings):
+                conn.execute(delete(table).where(table.c.incident_id == row.id))
+            conn.execute(delete(incidents).where(incidents.c.id == row.id))
+            bump_generation(conn, VECTORS_GENERATION, INCIDENTS_GENERATION)
+            if audit:
+                audit(conn)
+
     def publish(self, slug: str, *, override_reason: str | None = None,
                 audit: AuditHook | None = None) -> list:
         """Publish after the blameless-language check. Open flags block publishing unless
@@ -314,6 +332,8 @@ class KnowledgeBase:
         return flags
 
     def delete(self, slug: str) -> None:
+        """Remove any stored incident, published or not (maintenance and tests; people use
+        ``failwell incident delete``, which keeps published postmortems)."""
         with db.write_transaction(self.engine) as conn:
             if not conn.execute(delete(incidents).where(incidents.c.slug == slug)).rowcount:
                 raise self._not_found(slug)
