@@ -147,12 +147,16 @@ def compare(
     if fmt == "terminal" and output is None:
         from rich.table import Table
 
-        table = Table(title="proxy vs guardrails")
-        for col in ("metric", "role", "old", "new", "improvement"):
+        tol = result.config["tolerance"]
+        table = Table(title="proxy vs guardrails",
+                      caption=f"a change counts when it exceeds the tolerance, {tol:g} "
+                              "(absolute, in the metric's own units; --tolerance)")
+        for col in ("metric", "role", "old", "new", "improvement", "relative"):
             table.add_column(col)
         for r in result.config["comparison"]:
+            relative = f"{r['improvement'] / abs(r['old']):+.1%}" if r["old"] else "n/a"
             table.add_row(r["metric"], r["role"], f"{r['old']:.4g}", f"{r['new']:.4g}",
-                          f"{r['improvement']:+.4g}")
+                          f"{r['improvement']:+.4g}", relative)
         Console().print(table)
     emit(result, fmt, output, title="failwell compare")
     exit_for(result, fail_on)
@@ -228,6 +232,8 @@ def demo(
 
     With --digits: train a CNN where a corner marker goes with the label and one without,
     and scan both for Clever Hans, adversarial fragility, corruptions and latency."""
+    if llm and digits:
+        raise InputError("choose one demo: --digits or --llm (run them one after the other).")
     if llm:
         from failwell.llm.demo import run_llm_demo
 
