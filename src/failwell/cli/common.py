@@ -243,14 +243,6 @@ def _record_in_kb(result, db: str | None, project: str | None = None) -> None:
             err.print(f"  • {escape(lesson['text'])}", highlight=False)
 
 
-def scan_with_progress(run_scan, dataset, adapter, detectors, config):
-    from failwell.progress import progress_bar
-
-    with progress_bar(err) as progress:
-        return run_scan(dataset, adapter, detectors=detectors, config=config,
-                        progress=progress)
-
-
 def emit(result, fmt: str, output: Path | None, *, title: str) -> None:
     from failwell.report import render, write
 

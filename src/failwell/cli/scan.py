@@ -26,9 +26,9 @@ from failwell.cli.common import (
     governance,
     parse_pairs,
     parse_params,
-    scan_with_progress,
 )
 from failwell.errors import InputError
+from failwell.progress import progress_bar
 
 SCAN_HELP = """Scan a dataset (and optionally a model) for known failure modes.
 
@@ -111,7 +111,9 @@ def scan(
     adapter = load_model(model, trust=trust_model) if model else None
     config = ScanConfig(seed=seed, max_model_rows=max_model_rows, params=parse_params(param),
                         reference=read_table(reference) if reference else None)
-    result = scan_with_progress(run_scan, dataset, adapter, detector or None, config)
+    with progress_bar() as progress:
+        result = run_scan(dataset, adapter, detectors=detector or None, config=config,
+                          progress=progress)
     finish(result, fmt, output, f"failwell scan of {data.name}", fail_on, kb=kb, db=db,
            project=project, upload=upload)
 

@@ -9,6 +9,7 @@ body holds the summary and the timeline. Every taxonomy id is checked against th
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -297,9 +298,14 @@ What happened, in a few sentences, without blame.
 """
 
 
+@functools.cache
+def _template_example() -> Postmortem:
+    return from_markdown(TEMPLATE.format(id="x", title="x"), source="template")
+
+
 def unfilled(pm: Postmortem) -> list[str]:
     """The sections of ``pm`` that still hold the template's example text."""
-    example = from_markdown(TEMPLATE.format(id="x", title="x"), source="template")
+    example = _template_example()
     out = []
     for name in ("summary", "impact", "decision_supported", "success_definition"):
         if getattr(pm, name) and getattr(pm, name) == getattr(example, name):

@@ -287,20 +287,7 @@ class KnowledgeBase:
     def delete_draft(self, slug: str, *, audit: AuditHook | None = None) -> None:
         """Remove a draft or in-review postmortem (a mistake, an unfilled template). A
         published one is part of the organization's memory and is refused."""
-        with db.write_transaction(self.engine) as conn:
-            row = conn.execute(select(incidents.c.id, incidents.c.status)
-                               .where(incidents.c.slug == slug)).first()
-            if row is None:
-                raise self._not_found(slug)
-            if row.status == "published":
-                raise InputError(f"{slug} is published: published postmortems are kept (edit "
-                                 "it to add a correction instead of deleting it).")
-            for table in (incident_tags, lessons, action_items, embeddings):
-                conn.execute(delete(table).where(table.c.incident_id == row.id))
-            conn.execute(delete(incidents).where(incidents.c.id == row.id))
-            bump_generation(conn, VECTORS_GENERATION, INCIDENTS_GENERATION)
-            if audit:
-                audit(conn)
+        self.delete(slug, audit=audit, keep_published=True)
 
     def publish(self, slug: str, *, override_reason: str | None = None,
                 audit: AuditHook | None = None) -> list:
@@ -331,13 +318,23 @@ class KnowledgeBase:
                 audit(conn)
         return flags
 
-    def delete(self, slug: str) -> None:
-        """Remove any stored incident, published or not (maintenance and tests; people use
-        ``failwell incident delete``, which keeps published postmortems)."""
+    def delete(self, slug: str, *, audit: AuditHook | None = None,
+               keep_published: bool = False) -> None:
+        """Remove a stored incident; its tags, lessons, actions and vector go with it (ON
+        DELETE CASCADE). People use ``failwell incident delete`` (:meth:`delete_draft`),
+        which keeps published postmortems; this is for maintenance and tests."""
         with db.write_transaction(self.engine) as conn:
-            if not conn.execute(delete(incidents).where(incidents.c.slug == slug)).rowcount:
+            row = conn.execute(select(incidents.c.id, incidents.c.status)
+                               .where(incidents.c.slug == slug)).first()
+            if row is None:
                 raise self._not_found(slug)
+            if keep_published and row.status == "published":
+                raise InputError(f"{slug} is published: published postmortems are kept (edit "
+                                 "it to add a correction instead of deleting it).")
+            conn.execute(delete(incidents).where(incidents.c.id == row.id))
             bump_generation(conn, VECTORS_GENERATION, INCIDENTS_GENERATION)
+            if audit:
+                audit(conn)
 
     def seed_library(self) -> int:
         """Add the starter library's postmortems that are not stored yet."""
@@ -603,11 +600,15 @@ class KnowledgeBase:
 
     # -- embeddings ----------------------------------------------------------------------
 
-    def missing_embeddings(self, limit: int | None = None) -> list[tuple[int, str]]:
-        """(row id, text) of incidents without a vector, oldest first."""
+    def missing_embeddings(self, limit: int | None = None,
+                           ids: Sequence[int] | None = None) -> list[tuple[int, str]]:
+        """(row id, text) of incidents without a vector (of ``ids`` only, when given),
+        oldest first."""
         query = (select(incidents.c.id, incidents.c.title, incidents.c.search_text)
                  .outerjoin(embeddings, embeddings.c.incident_id == incidents.c.id)
                  .where(embeddings.c.incident_id.is_(None)).order_by(incidents.c.id))
+        if ids is not None:  # a write's own rows: never read a backlog it did not make
+            query = query.where(incidents.c.id.in_(list(ids)))
         if limit:
             query = query.limit(limit)
         with self.engine.connect() as conn:
@@ -630,10 +631,7 @@ class KnowledgeBase:
         through it."""
         from failwell.kb import embeddings as emb
 
-        todo = self.missing_embeddings()
-        if ids is not None:
-            wanted = set(ids)
-            todo = [(i, t) for i, t in todo if i in wanted]
+        todo = self.missing_embeddings(ids=ids)
         done = 0
 
         def step(n: int) -> None:

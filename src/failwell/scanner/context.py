@@ -15,7 +15,6 @@ import pandas as pd
 
 from failwell.checks import SkipDetector
 from failwell.errors import ModelError
-from failwell.progress import Progress as _Progress
 from failwell.scanner.models import ModelAdapter
 from failwell.scanner.subject import Dataset
 
@@ -196,5 +195,3 @@ class ScanContext:
         """Summary numbers kept in the scan result (what ``failwell compare`` reads)."""
         self.metrics[name] = float(value)
 
-
-Progress = _Progress  # one progress protocol for every scan (failwell.progress)

@@ -119,17 +119,15 @@ class GroupFairnessDetector:
             ctx.log_metric(f"fairness.{key}.disparate_impact", worst["ratio"])
         gaps = {}
         for metric in (*GAP_METRICS, "true_positive_rate"):
-            num, _ = RATES[metric]
+            num, den = RATES[metric]
             for lo, hi in pairs[metric]:
                 gap = hi[metric] - lo[metric]
                 gaps[metric] = max(gaps.get(metric, 0.0), gap)
-                p = two_proportion_pvalue(hi[num], hi[RATES[metric][1]], lo[num],
-                                          lo[RATES[metric][1]])
+                p = two_proportion_pvalue(hi[num], hi[den], lo[num], lo[den])
                 pair = _pair(lo, hi, metric, p, gap=gap)
                 comparisons.setdefault(metric, []).append(pair)
                 if metric in GAP_METRICS and gap > self.max_rate_gap and p < alpha:
-                    ci = diff_interval(hi[num], hi[RATES[metric][1]], lo[num],
-                                       lo[RATES[metric][1]])
+                    ci = diff_interval(hi[num], hi[den], lo[num], lo[den])
                     metrics.append(Metric(f"{metric}_gap", gap, self.max_rate_gap, ci=ci))
                     breached.append(pair)
             if metric in gaps:
