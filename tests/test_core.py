@@ -183,7 +183,7 @@ def test_nothing_below_the_command_line_imports_it():
     package = REPO / "src" / "failwell"
     offenders = []
     for path in package.rglob("*.py"):
-        if (package / "cli") in path.parents:
+        if (package / "cli") in path.parents or path.name == "__main__.py":
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \

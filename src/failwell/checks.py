@@ -26,6 +26,11 @@ class SkipDetector(Exception):
     """Raised by a detector that cannot run on this subject; the message says why."""
 
 
+class Inconclusive(SkipDetector):
+    """Raised by a check that ran but cannot reach a verdict (a machine too noisy to time a
+    tail); recorded as "inconclusive", neither a finding nor a pass."""
+
+
 Check = Callable[[], "list[Finding] | tuple[list[Finding], str]"]
 
 
@@ -34,7 +39,8 @@ def run_checks(checks: list[tuple[str, Check]], result: ScanResult, *,
                propagate: tuple[type[Exception], ...] = ()) -> None:
     """The one loop every scan runs (tabular detectors, deep checks): each check in
     isolation, timed, its findings added to ``result`` and its outcome recorded as ran,
-    skipped (:class:`SkipDetector`, with the reason) or error (the scan goes on).
+    skipped (:class:`SkipDetector`, with the reason), inconclusive (:class:`Inconclusive`)
+    or error (the scan goes on).
 
     A check returns its findings, or ``(findings, note)``. ``propagate`` names exceptions
     that stop the whole scan instead (a deep scan's input errors).
@@ -46,8 +52,9 @@ def run_checks(checks: list[tuple[str, Check]], result: ScanResult, *,
         try:
             returned = check()
         except SkipDetector as skip:
-            result.outcomes.append(DetectorOutcome(name, "skipped",
-                                                   time.perf_counter() - t0, str(skip)))
+            status = "inconclusive" if isinstance(skip, Inconclusive) else "skipped"
+            result.outcomes.append(DetectorOutcome(name, status, time.perf_counter() - t0,
+                                                   str(skip)))
             continue
         except propagate:
             raise

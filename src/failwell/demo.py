@@ -63,8 +63,13 @@ def find_compas(explicit: Path | None = None) -> Path:
 
 def load_compas(path: Path) -> pd.DataFrame:
     """COMPAS rows after ProPublica's filter (6,172 rows for the two-year file)."""
-    frame = pd.read_csv(path, low_memory=False)
-    return frame.query(PROPUBLICA_FILTER).reset_index(drop=True)
+    from failwell.scanner import read_table
+
+    frame = read_table(path)  # an empty, binary or non-CSV file is one InputError
+    try:
+        return frame.query(PROPUBLICA_FILTER).reset_index(drop=True)
+    except Exception as exc:  # a CSV without COMPAS's columns
+        raise InputError(f"{path} is not ProPublica's COMPAS file ({exc}).") from None
 
 
 def scan_compas_scores(frame: pd.DataFrame) -> ScanResult:

@@ -29,6 +29,11 @@ class UntrustedModelError(ModelError):
     """A pickle-based model file was given without ``--trust-model``."""
 
 
+class InconclusiveError(FailwellError):
+    """A probe ran but its answers cannot support a verdict either way (a model that answers
+    nothing usable, or gets every control question wrong). Exit 2, never a silent pass."""
+
+
 class MissingExtraError(FailwellError):
     """An optional dependency is needed; the message names the extra that installs it."""
 

@@ -127,10 +127,11 @@ class Finding:
 
 @dataclass
 class DetectorOutcome:
-    """What happened to one detector: ran (with timing), skipped (why) or crashed (error)."""
+    """What happened to one detector: ran (with timing), skipped (why), inconclusive (ran but
+    could not tell) or crashed (error)."""
 
     detector: str
-    status: str  # "ran" | "skipped" | "error"
+    status: str  # "ran" | "skipped" | "inconclusive" | "error"
     seconds: float = 0.0
     message: str = ""
     n_findings: int = 0

@@ -244,3 +244,20 @@ def test_an_onnx_file_gets_the_black_box_checks_and_onnxruntime_quantization(dem
     lat = result["diagnostics"]["latency"]
     assert lat["quantized"]["status"] == "ran" and abs(lat["quantized"]["accuracy_change"]) < 0.05
     assert lat["cold_start"]["status"] == "ran"
+
+
+def test_an_inconclusive_latency_is_reported_as_such(demo, monkeypatch):
+    from failwell.deep import latency
+
+    monkeypatch.setattr(latency, "_verdict", lambda row, times, budget: (
+        "inconclusive", "the machine is too noisy to time the tail"))
+    args = ["deep", "scan", demo[0] / "digits-clean.pt2", demo[0] / "digits-test.npz",
+            "--check", "latency", "--latency-budget-ms", "5", "--no-cold-start"]
+    res = invoke(*args, "--format", "json")
+    assert res.exit_code == 0, res.output
+    result = json.loads(res.stdout)
+    assert result["findings"] == []
+    assert [(d["detector"], d["status"]) for d in result["detectors"]] == [
+        ("latency", "inconclusive")]
+    assert result["metrics"]["latency.p95_latency_ms"] > 0  # the figures are kept
+    assert "inconclusive" in invoke(*args).output

@@ -214,3 +214,31 @@ def test_an_unfilled_template_is_refused_and_a_draft_can_be_deleted(tmp_path):
     assert kept.exit_code == 2 and "published" in kept.output
     audit = CliRunner().invoke(app, ["gate", "audit", "--db", db, "--format", "json"])
     assert "incident.delete" in audit.stdout
+
+
+def test_a_published_postmortem_is_retired_not_deleted(db):
+    query = ["kb", "search", "pneumonia model read the portable marker", "--format", "json"]
+    assert json.loads(run(*query).stdout)[0]["id"] == "pneumonia-portable-marker"
+    lessons = ["lessons", "for", "a triage model trained on one hospital's images", "--format",
+               "json"]
+    assert "pneumonia-portable-marker" in run(*lessons).stdout
+    before = json.loads(run("kb", "stats", "--format", "json").stdout)["incidents"]
+    assert run("incident", "retire", "pneumonia-portable-marker").exit_code == 2  # no reason
+    done = run("incident", "retire", "pneumonia-portable-marker", "--reason",
+               "superseded by the multi-site study")
+    assert done.exit_code == 0, done.output
+    assert "pneumonia-portable-marker" not in run(*query).stdout
+    assert "pneumonia-portable-marker" not in run(*lessons).stdout
+    assert json.loads(run("kb", "stats", "--format", "json").stdout)["incidents"] == before - 1
+    listed = json.loads(run("incident", "list", "--format", "json").stdout)
+    assert "pneumonia-portable-marker" not in [r["id"] for r in listed]
+    retired = json.loads(run("incident", "list", "--status", "retired", "--format",
+                             "json").stdout)
+    assert [r["id"] for r in retired] == ["pneumonia-portable-marker"]
+    assert "status: retired" in run("incident", "show", "pneumonia-portable-marker").stdout
+    found = json.loads(run(*query, "--status", "retired").stdout)
+    assert [h["id"] for h in found] == ["pneumonia-portable-marker"]
+    audit = run("gate", "audit", "--format", "json").stdout
+    assert "incident.retire" in audit and "superseded by the multi-site study" in audit
+    again = run("incident", "retire", "pneumonia-portable-marker", "--reason", "twice")
+    assert again.exit_code == 2 and "only published" in again.output

@@ -8,13 +8,13 @@ Nothing outside ``failwell.cli`` imports this package.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -22,6 +22,9 @@ from rich.markup import escape
 from failwell.errors import FailwellError, InputError
 
 err = Console(stderr=True)
+# click's own exception root: click itself, or the copy newer Typer releases vendor (whose
+# exceptions are not click's, so ``click.ClickException`` would miss them)
+ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 SEVERITIES = ("low", "medium", "high", "critical")
 EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 1, 2, 70  # 70: EX_SOFTWARE (sysexits.h)
 
@@ -37,10 +40,11 @@ def boundary(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
+            _check_outputs(kwargs)
             return fn(*args, **kwargs)
         except FailwellError as exc:
             _fail(str(exc), exc.exit_code)
-        except (typer.Exit, typer.Abort, click.exceptions.ClickException):
+        except (typer.Exit, typer.Abort, ClickException):
             raise
         except KeyboardInterrupt:
             err.print("[red]Interrupted.[/]")
@@ -54,14 +58,29 @@ def boundary(fn):
             if _is_not_a_database(exc):
                 _fail("the knowledge base (--db / FAILWELL_DB) is not a database failwell can "
                       f"open: {str(exc).splitlines()[0]}", EXIT_USAGE)
+            if _cannot_open_database(exc):
+                _fail("cannot open a SQLite file (a folder, or a folder without write "
+                      f"permission, where the file should be): {exc}", EXIT_USAGE)
             if debugging():
                 raise
             first = (str(exc).strip().splitlines() or [""])[0]
             _fail(f"internal error, a failwell bug: {type(exc).__name__}: {first}\n"
                   "Run again with --debug (or FAILWELL_DEBUG=1) for the traceback, and "
                   "please report it.", EXIT_INTERNAL, label="Internal error")
+        finally:
+            while _opened:  # the knowledge bases the command opened (their pools)
+                with contextlib.suppress(Exception):
+                    _opened.pop().close()
 
     return wrapper
+
+
+def _check_outputs(kwargs: dict[str, Any]) -> None:
+    """An --output (file) or --output-dir (folder) that cannot be written is refused before
+    the command spends minutes scanning or training, not after."""
+    for name, folder in (("output", False), ("output_dir", True)):
+        if isinstance(kwargs.get(name), Path):
+            writable_path(kwargs[name], folder=folder)
 
 
 def debugging() -> bool:
@@ -71,7 +90,8 @@ def debugging() -> bool:
 
 
 def _fail(message: str, code: int, *, label: str = "Error") -> None:
-    err.print(f"[bold red]{label}:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]{label}:[/] {escape(message.rstrip())}", highlight=False,
+              soft_wrap=True)  # rstrip: pandas' messages end in a newline
     raise typer.Exit(code) from None
 
 
@@ -81,6 +101,13 @@ def _is_not_a_database(exc: Exception) -> bool:
     cause = getattr(exc, "orig", None) or exc
     return isinstance(cause, sqlite3.DatabaseError) and (
         "not a database" in str(cause) or "malformed" in str(cause))
+
+
+def _cannot_open_database(exc: Exception) -> bool:
+    import sqlite3
+
+    cause = getattr(exc, "orig", None) or exc
+    return isinstance(cause, sqlite3.OperationalError) and "unable to open" in str(cause)
 
 
 def parse_params(items: list[str]) -> dict[str, dict[str, Any]]:
@@ -123,6 +150,24 @@ def _check_format(value: str) -> str:
     return value
 
 
+def writable_path(path: Path, *, folder: bool = False) -> Path:
+    """Refuse an output path that cannot be written before any work is done: a folder
+    where a file goes (or a file where a folder goes), or a place without write permission."""
+    import os
+
+    if path.exists() and path.is_dir() != folder:
+        raise InputError(f"{path} is a {'file' if folder else 'folder'}; give a "
+                         f"{'folder' if folder else 'file'}.")
+    if path.is_file() and not os.access(path, os.W_OK):
+        raise InputError(f"cannot write {path}: permission denied.")
+    start = path if folder else path.parent
+    parent = next((p for p in (start, *start.parents) if p.exists()), Path("."))
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write {path}: {parent} is not a folder failwell may "
+                         "write to.")
+    return path
+
+
 # Report and knowledge-base options shared by every command that scans or probes.
 ReportFmt = Annotated[str, typer.Option("--format", callback=_check_format,
                                         help="terminal, json, html or md.")]
@@ -148,17 +193,32 @@ DatabaseUrl = Annotated[str | None, typer.Option(
 Fmt = Annotated[str, typer.Option("--format", help="terminal or json.")]
 
 
+_opened: list = []  # knowledge bases opened by the running command; boundary closes them
+
+
 def open_kb(db: str | None):
     """The knowledge base, closed when the command ends (its pool holds connections)."""
-    import click
-
     from failwell.kb.store import KnowledgeBase
 
     kb = KnowledgeBase.open(db)
-    ctx = click.get_current_context(silent=True)
-    if ctx is not None:
-        ctx.call_on_close(kb.close)
+    _opened.append(kb)
     return kb
+
+
+def read_text(path: Path) -> str:
+    """A UTF-8 text file named on the command line, or one clear error: missing, a folder,
+    not UTF-8, or empty (nothing to read is a mistake, not a clean result)."""
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give a file.")
+    if not path.is_file():
+        raise InputError(f"No such file: {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not UTF-8 text.") from None
+    if not text.strip():
+        raise InputError(f"{path} is empty.")
+    return text
 
 
 def check_fmt(fmt: str, allowed=("terminal", "json")) -> None:
@@ -280,3 +340,22 @@ def exit_for(result, fail_on: str) -> None:
         raise typer.Exit(EXIT_FINDINGS)
 
 
+
+
+def narrow_table(*columns: str, rows: list[list[str]], whole: tuple[str, ...] = ("id",),
+                 **kwargs: Any) -> Any:
+    """A table that stays readable at 80 columns: the ``whole`` columns (ids, tags) never
+    shrink below their longest cell, so an id can be copied; the others wrap, long words
+    fold, and nothing is cut off with an ellipsis."""
+    from rich.table import Table
+
+    table = Table(**kwargs)
+    for i, name in enumerate(columns):
+        if name in whole:
+            widest = max([len(name), *(len(str(r[i]).split("\n")[0]) for r in rows)])
+            table.add_column(name, no_wrap=True, min_width=widest)
+        else:
+            table.add_column(name, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    return table

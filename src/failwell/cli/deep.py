@@ -20,6 +20,7 @@ from failwell.cli.common import (
     check_project,
     finish,
 )
+from failwell.errors import InputError
 from failwell.progress import progress_bar
 
 deep_app = typer.Typer(help="Scan neural networks: Clever Hans, adversarial attacks, "
@@ -64,7 +65,7 @@ def deep_scan_command(
     latency_budget_ms: Annotated[float | None, typer.Option(
         help="p95 latency budget for one request, in milliseconds.")] = None,
     batch_size: Annotated[list[int], typer.Option(
-        help="Batch sizes to time (first one is judged against the budget).")
+        min=1, help="Batch sizes to time (first one is judged against the budget).")
     ] = [1, 32],  # noqa: B006
     quantize: Annotated[bool, typer.Option(
         help="Try dynamic int8 quantization next to the model.")] = True,
@@ -88,6 +89,8 @@ def deep_scan_command(
     from failwell.deep.deepscan import DeepScanConfig, deep_scan
     from failwell.deep.loading import load_arrays, load_mask, load_network
 
+    if latency_budget_ms is not None and latency_budget_ms <= 0:
+        raise InputError(f"--latency-budget-ms must be above 0, not {latency_budget_ms:g}.")
     check_project(project, kb, db)
     x, y = load_arrays(data)
     prod = load_arrays(production, need_labels=False)[0] if production else None

@@ -10,9 +10,17 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from failwell.cli.common import DatabaseUrl, Fmt, boundary, check_fmt, open_kb, print_json
+from failwell.cli.common import (
+    DatabaseUrl,
+    Fmt,
+    boundary,
+    check_fmt,
+    narrow_table,
+    open_kb,
+    print_json,
+    read_text,
+)
 from failwell.errors import InputError
 
 project_app = typer.Typer(help="AI projects under review: new, show, list.",
@@ -45,10 +53,7 @@ def project_new(
 ) -> None:
     """Register a project. Success criteria without a number or a measurement plan are
     refused."""
-    if not file.is_file():
-        raise InputError(f"No such file: {file}")
-    project = _gov(db, gates).add_project(file.read_text(encoding="utf-8"), source=str(file),
-                                          by=by)
+    project = _gov(db, gates).add_project(read_text(file), source=str(file), by=by)
     console.print(f"[green]Registered[/] {project.id}: {project.name}", highlight=False)
 
 
@@ -79,10 +84,9 @@ def project_list(db: DatabaseUrl = None, fmt: Fmt = "terminal") -> None:
     if fmt == "json":
         print_json(rows)
         return
-    table = Table("id", "name", "risk", "stage")
-    for r in rows:
-        table.add_row(r["slug"], r["name"], r["risk"], r["stage"])
-    console.print(table)
+    console.print(narrow_table("id", "name", "risk", "stage",
+                               rows=[[r["slug"], r["name"], r["risk"], r["stage"]]
+                                     for r in rows]))
 
 
 # -- gate ------------------------------------------------------------------------------
@@ -212,10 +216,7 @@ def _card(kind: str, slug: str, set_: list[str], fmt: str, output: Path | None, 
         if not sep:
             raise InputError(f"--set {item!r}: use SECTION=TEXT (or SECTION=@file.md).")
         if text.startswith("@"):
-            path = Path(text[1:])
-            if not path.is_file():
-                raise InputError(f"No such file: {path}")
-            text = path.read_text(encoding="utf-8")
+            text = read_text(Path(text[1:]))  # an empty file would leave the section blank
         edits[key.strip()] = text
     gov = _gov(db)
     card = gov.save_card(slug, kind, edits, by=by)

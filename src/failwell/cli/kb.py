@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from failwell.cli.common import (
     EXIT_FINDINGS,
@@ -22,11 +21,13 @@ from failwell.cli.common import (
     boundary,
     check_fmt,
     err,
+    narrow_table,
     open_kb,
     print_json,
+    read_text,
 )
 from failwell.errors import InputError
-from failwell.progress import counted_bar
+from failwell.progress import counter, progress_bar
 
 incident_app = typer.Typer(help="Blameless postmortems: new, edit, show, list, lint, publish.",
                            no_args_is_help=True)
@@ -79,12 +80,7 @@ def _filters(patterns, modes, severities, projects, statuses, sources, since, un
 
 
 def _read_text(path: Path) -> str:
-    if not path.is_file():
-        raise InputError(f"No such file: {path}")
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InputError(f"{path} is not UTF-8 text.") from None
+    return read_text(path)  # missing, a folder, not UTF-8 or empty: one error, exit 2
 
 
 # -- incident --------------------------------------------------------------------------
@@ -287,7 +283,7 @@ def incident_show(
 @boundary
 def incident_list(
     db: DatabaseUrl = None, fmt: Fmt = "terminal",
-    limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many.")] = 50,
     pattern: Patterns = [], failure_mode: Modes = [],  # noqa: B006
     severity: Severities = [], project: Projects = [],  # noqa: B006
     status: Statuses = [], source: Sources = [],  # noqa: B006
@@ -301,11 +297,10 @@ def incident_list(
     if fmt == "json":
         print_json([r.to_dict() for r in rows])
         return
-    table = Table("id", "title", "severity", "status", "project", "occurred")
-    for r in rows:
-        table.add_row(r.id, r.title, r.severity, r.status, r.project[:30],
-                      str(r.occurred or ""))
-    console.print(table)
+    console.print(narrow_table(
+        "id", "title", "severity", "status", "project", "occurred",
+        rows=[[r.id, r.title, r.severity, r.status, r.project, str(r.occurred or "")]
+              for r in rows]))
     console.print(f"{len(rows)} of {kb.count(filters)} incident(s)")
 
 
@@ -354,7 +349,8 @@ def incident_delete(
     db: DatabaseUrl = None,
 ) -> None:
     """Delete a draft or in-review postmortem (a mistake, an unfilled template). Published
-    postmortems are kept; the deletion is written to the audit log."""
+    postmortems are kept (`incident retire` takes them out of search); the deletion is
+    written to the audit log."""
     import getpass
 
     from failwell.governance.store import Governance
@@ -366,6 +362,30 @@ def incident_delete(
     kb.delete_draft(incident_id, audit=Governance(kb).entry(
         getpass.getuser(), "incident.delete", {"id": incident_id}))
     console.print(f"Deleted {incident_id}.", highlight=False)
+
+
+@incident_app.command("retire")
+@boundary
+def incident_retire(
+    incident_id: Annotated[str, typer.Argument(help="Published incident id.")],
+    reason: Annotated[str, typer.Option(
+        help="Why it is retired (superseded by ..., wrong because ...); kept in the audit "
+             "log.")],
+    db: DatabaseUrl = None,
+) -> None:
+    """Retire a published postmortem: it stays on record (`incident show`, `incident list
+    --status retired`) but leaves search, lessons and statistics. Audited."""
+    import getpass
+
+    from failwell.governance.store import Governance
+
+    if not reason.strip():
+        raise InputError("give a --reason: the audit log keeps why a postmortem was retired.")
+    kb = open_kb(db)
+    kb.retire(incident_id, audit=Governance(kb).entry(
+        getpass.getuser(), "incident.retire", {"id": incident_id, "reason": reason.strip()}))
+    console.print(f"Retired {incident_id}: kept on record, no longer surfaced.",
+                  highlight=False)
 
 
 @incident_app.command("suggest")
@@ -406,7 +426,7 @@ def kb_search(
     query: Annotated[str, typer.Argument(help="What to look for, in plain words.")],
     db: DatabaseUrl = None, fmt: Fmt = "terminal",
     mode: Annotated[str, typer.Option(help="combined, fulltext or semantic.")] = "combined",
-    limit: Annotated[int, typer.Option(help="At most this many hits.")] = 10,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many hits.")] = 10,
     pattern: Patterns = [], failure_mode: Modes = [],  # noqa: B006
     severity: Severities = [], project: Projects = [],  # noqa: B006
     status: Statuses = [], source: Sources = [],  # noqa: B006
@@ -421,12 +441,12 @@ def kb_search(
     if fmt == "json":
         print_json([h.to_dict() for h in hits])
         return
-    table = Table("score", "id", "title", "severity", "occurred")
-    for h in hits:
-        title = h.title + (f"\n[dim]same event as {', '.join(h.same_event)}[/]"
-                           if h.same_event else "")
-        table.add_row(f"{h.score:.4f}", h.id, title, h.severity, h.occurred or "")
-    console.print(table)
+    console.print(narrow_table(
+        "score", "id", "title", "severity", "occurred",
+        rows=[[f"{h.score:.4f}", h.id, h.title + (f"\n[dim]same event as "
+                                                   f"{', '.join(h.same_event)}[/]"
+                                                   if h.same_event else ""),
+               h.severity, h.occurred or ""] for h in hits]))
 
 
 @kb_app.command("import")
@@ -438,7 +458,7 @@ def kb_import(
     embed: Annotated[bool, typer.Option(
         help="Compute embeddings for semantic search after importing.")] = True,
     limit: Annotated[int | None, typer.Option(
-        help="genai-incidents: import only the first N records.")] = None,
+        min=1, help="genai-incidents: import only the first N records.")] = None,
     fmt: Fmt = "terminal",
 ) -> None:
     """Import postmortems; idempotent (present ids are skipped) and resumable."""
@@ -446,12 +466,7 @@ def kb_import(
 
     check_fmt(fmt)
     kb = open_kb(db)
-    with counted_bar("importing") as bar:
-        task = bar.add_task("", total=None)
-
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
+    with counter("importing") as progress:
         if transfer.is_corpus_name(source):
             report = transfer.import_genai_incidents(kb, progress=progress, limit=limit)
         else:
@@ -470,18 +485,16 @@ def _embed(kb) -> int:
     from failwell.kb import embeddings
 
     if not embeddings.available():
-        err.print("[yellow]Semantic search is off: pip install 'failwell[embeddings]'.[/]")
+        err.print("[yellow]Semantic search is off: pip install 'failwell\\[embeddings]'.[/]")
         return 0
     if not kb.missing_embeddings(limit=1):
         return 0
     # before the bar: the first use on a machine exports the model (about 10 s)
-    with err.status("Loading the embedding model"):
+    with progress_bar(err, label="loading the embedding model"):
         embeddings.encoder()
     try:
-        with counted_bar("embedding") as bar:
-            task = bar.add_task("", total=None)
-            return kb.embed_missing(progress=lambda done, total: bar.update(
-                task, completed=done, total=total))
+        with counter("embedding") as progress:
+            return kb.embed_missing(progress=progress)
     except KeyboardInterrupt:
         # every finished batch is committed: the next run picks up the rest
         left = len(kb.missing_embeddings())
@@ -551,11 +564,10 @@ def kb_stats(
     for key, label in (("by_pattern", "systemic pattern"), ("by_failure_mode", "failure mode")):
         data = stats[key]
         periods = sorted({p for counts in data.values() for p in counts})
-        table = Table(label, *periods, "total", title=f"Incidents by {label} per {period}")
-        for tag, counts in sorted(data.items(), key=lambda kv: -sum(kv[1].values())):
-            table.add_row(tag, *(str(counts.get(p, "")) for p in periods),
-                          str(sum(counts.values())))
-        console.print(table)
+        console.print(narrow_table(
+            label, *periods, "total", whole=(label,), title=f"Incidents by {label} per {period}",
+            rows=[[tag, *(str(counts.get(p, "")) for p in periods), str(sum(counts.values()))]
+                  for tag, counts in sorted(data.items(), key=lambda kv: -sum(kv[1].values()))]))
 
 
 @kb_app.command("info")
@@ -588,9 +600,10 @@ def lessons_for(
         raise InputError(f"--limit must be at least 1, not {limit}.")
     path = Path(subject)
     looks_like_file = " " not in subject and bool(path.suffix) and len(path.suffix) <= 5
-    if looks_like_file and not path.exists():
-        raise InputError(f"No such file: {subject}. To search for text, give a description "
-                         "with several words (quote it).")
+    if looks_like_file and not path.is_file():
+        raise InputError(f"{'A folder, not a file' if path.is_dir() else 'No such file'}: "
+                         f"{subject}. To search for text, give a description with several "
+                         "words (quote it).")
     kb = open_kb(db)
     if path.suffix.lower() == ".json" and path.is_file():
         from failwell.findings import ScanResult

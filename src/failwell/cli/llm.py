@@ -126,7 +126,7 @@ def grounding(
     upload: Upload = None,
 ) -> None:
     """Judge each claim of each answer against its retrieved contexts (needs
-    failwell[embeddings])."""
+    failwell\\[embeddings])."""
     from failwell.llm.grounding import NLIJudge, grounding_probe, load_answers
 
     rows = load_answers(answers)

@@ -24,6 +24,7 @@ from failwell.cli.common import (
     exit_for,
     finish,
     governance,
+    narrow_table,
     parse_pairs,
     parse_params,
 )
@@ -90,7 +91,7 @@ def scan(
     fail_on: FailOn = "high",
     seed: Annotated[int, typer.Option(help="Random seed for sampling and noise.")] = 0,
     max_model_rows: Annotated[int, typer.Option(
-        help="Rows sampled for counterfactuals, perturbations and permutations "
+        min=1, help="Rows sampled for counterfactuals, perturbations and permutations "
              "(5,000: a flip rate within +-1.4 points).")] = 5_000,
     kb: RecordInKb = False,
     db: RecordDatabaseUrl = None,
@@ -101,17 +102,21 @@ def scan(
     from failwell.scanner import scan as run_scan
 
     check_project(project, kb, db)
-    dataset = make_dataset(
-        data, target=target, prediction=prediction,
-        prediction_positive=tuple(prediction_positive), score=score, threshold=threshold,
-        protected=protected, metadata=metadata, text=text, features=feature or None,
-        positive_label=positive_label, where=where,
-        reference_groups=parse_pairs(reference_group, "--reference-group", "race=Caucasian"),
-    )
-    adapter = load_model(model, trust=trust_model) if model else None
-    config = ScanConfig(seed=seed, max_model_rows=max_model_rows, params=parse_params(param),
-                        reference=read_table(reference) if reference else None)
     with progress_bar() as progress:
+        progress(f"reading {data.name}", 0, 0)
+        dataset = make_dataset(
+            data, target=target, prediction=prediction,
+            prediction_positive=tuple(prediction_positive), score=score, threshold=threshold,
+            protected=protected, metadata=metadata, text=text, features=feature or None,
+            positive_label=positive_label, where=where,
+            reference_groups=parse_pairs(reference_group, "--reference-group",
+                                         "race=Caucasian"),
+        )
+        progress("loading the model", 0, 0)
+        adapter = load_model(model, trust=trust_model) if model else None
+        config = ScanConfig(seed=seed, max_model_rows=max_model_rows,
+                            params=parse_params(param),
+                            reference=read_table(reference) if reference else None)
         result = run_scan(dataset, adapter, detectors=detector or None, config=config,
                           progress=progress)
     finish(result, fmt, output, f"failwell scan of {data.name}", fail_on, kb=kb, db=db,
@@ -126,7 +131,10 @@ def compare(
         help="The optimized metric, NAME[:up|down].")] = None,
     guardrail: Annotated[list[str], typer.Option(
         help="Metric that must not degrade, NAME[:up|down] (repeatable).")] = [],  # noqa: B006
-    tolerance: Annotated[float, typer.Option(help="Change that counts as real.")] = 0.01,
+    tolerance: Annotated[str, typer.Option(
+        help="Change that counts as real: a share of the old value such as 2% (relative; the "
+             "default) or a "
+             "plain number in the metric's own units (absolute).")] = "2%",
     fmt: ReportFmt = "terminal",
     output: ReportOutput = None,
     fail_on: FailOn = "medium",
@@ -149,16 +157,15 @@ def compare(
     if fmt == "terminal" and output is None:
         from rich.table import Table
 
-        tol = result.config["tolerance"]
         table = Table(title="proxy vs guardrails",
-                      caption=f"a change counts when it exceeds the tolerance, {tol:g} "
-                              "(absolute, in the metric's own units; --tolerance)")
-        for col in ("metric", "role", "old", "new", "improvement", "relative"):
+                      caption=f"a change counts when it exceeds {result.config['tolerance_rule']}"
+                              " (--tolerance)")
+        for col in ("metric", "role", "old", "new", "improvement", "relative", "counts"):
             table.add_column(col)
         for r in result.config["comparison"]:
-            relative = f"{r['improvement'] / abs(r['old']):+.1%}" if r["old"] else "n/a"
+            relative = "n/a" if r["relative"] is None else f"{r['relative']:+.1%}"
             table.add_row(r["metric"], r["role"], f"{r['old']:.4g}", f"{r['new']:.4g}",
-                          f"{r['improvement']:+.4g}", relative)
+                          f"{r['improvement']:+.4g}", relative, "yes" if r["counts"] else "no")
         Console().print(table)
     emit(result, fmt, output, title="failwell compare")
     exit_for(result, fail_on)
@@ -178,15 +185,12 @@ def detectors(
     if fmt == "json":
         sys.stdout.write(json.dumps(rows, indent=2, default=list) + "\n")
         return
-    from rich.table import Table
 
-    table = Table(title="detectors", show_lines=True)
-    for col in ("name", "failure modes", "description", "parameters"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(r["name"], "\n".join(r["failure_modes"]), r["description"],
-                      "\n".join(f"{k}={v}" for k, v in r["params"].items()))
-    Console().print(table)
+    Console().print(narrow_table(
+        "name", "failure modes", "description", "parameters", whole=("name",),
+        title="detectors", show_lines=True,
+        rows=[[r["name"], "\n".join(r["failure_modes"]), r["description"],
+               "\n".join(f"{k}={v}" for k, v in r["params"].items())] for r in rows]))
 
 
 @boundary
@@ -206,14 +210,10 @@ def catalog(
                 "patterns": [dataclasses.asdict(p) for p in cat.patterns.values()]}
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return
-    from rich.table import Table
 
-    table = Table(title="failure modes", show_lines=True)
-    for col in ("id", "name", "systemic patterns"):
-        table.add_column(col)
-    for m in cat.failure_modes.values():
-        table.add_row(m.id, m.name, ", ".join(m.patterns))
-    Console().print(table)
+    Console().print(narrow_table(
+        "id", "name", "systemic patterns", title="failure modes", show_lines=True,
+        rows=[[m.id, m.name, ", ".join(m.patterns)] for m in cat.failure_modes.values()]))
 
 
 @boundary
@@ -225,10 +225,10 @@ def demo(
         "failwell-demo"),
     digits: Annotated[bool, typer.Option(
         "--digits", help="The deep-learning demo instead: two CNNs on scikit-learn's digits, "
-                         "one reading a corner marker (needs failwell[torch]).")] = False,
+                         "one reading a corner marker (needs failwell\\[torch]).")] = False,
     llm: Annotated[bool, typer.Option(
         "--llm", help="The LLM demo instead: train a small GPT-2 on the reversal-curse facts "
-                      "(about 1 min) and probe it (needs failwell[llm,torch]).")] = False,
+                      "(about 1 min) and probe it (needs failwell\\[llm,torch]).")] = False,
 ) -> None:
     """Reproduce ProPublica's COMPAS error rates, then scan a model trained without race.
 

@@ -25,7 +25,14 @@ from typing import Any
 
 import numpy as np
 
-from failwell.checks import SkipDetector, fingerprint, load_plugins, run_checks, versions
+from failwell.checks import (
+    Inconclusive,
+    SkipDetector,
+    fingerprint,
+    load_plugins,
+    run_checks,
+    versions,
+)
 from failwell.deep.adapter import OnnxClassifier, TorchClassifier
 from failwell.errors import FailwellError, InputError
 from failwell.findings import ScanResult
@@ -156,6 +163,8 @@ def deep_scan(model: Any, x: np.ndarray, y: np.ndarray, *, production: np.ndarra
             prefix = name.replace("-", "_")
             result.metrics.update({f"{prefix}.{k}": v for k, v in part.metrics.items()})
             result.diagnostics.update(part.diagnostics)
+            if (part.config or {}).get("verdict") == "inconclusive":
+                raise Inconclusive(part.config["note"])
             return part.findings, (part.config or {}).get("note", "")
         return run
 

@@ -30,7 +30,7 @@ def run_digits_demo(output_dir: Path, console: Console) -> dict[str, ScanResult]
     from failwell.deep.deepscan import DeepScanConfig, deep_scan
     from failwell.deep.digits import digits_with_marker, split, train
     from failwell.deep.loading import load_network
-    from failwell.progress import progress_bar
+    from failwell.progress import counter, progress_bar
     from failwell.report import write
 
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -41,9 +41,9 @@ def run_digits_demo(output_dir: Path, console: Console) -> dict[str, ScanResult]
     np.savez(data, x=test_x, y=test_y)
     results = {}
     for name, (train_x, train_y, _, _) in (("marker", marked), ("clean", clean)):
-        with console.status(f"training the {name} CNN on {len(train_x)} digits"):
-            model = train(train_x, train_y)
-            path = export(model, train_x, output_dir / f"digits-{name}.pt2")
+        with counter(f"training the {name} CNN on {len(train_x)} digits") as epochs:
+            model = train(train_x, train_y, progress=epochs)
+        path = export(model, train_x, output_dir / f"digits-{name}.pt2")
         config = DeepScanConfig(layer="3", latency_budget_ms=LATENCY_BUDGET_MS)
         with progress_bar() as progress:
             result = deep_scan(load_network(path), test_x, test_y, config=config,

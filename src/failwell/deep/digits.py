@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from failwell.errors import require
+from failwell.progress import Count
 
 MARKER = (slice(0, 3), slice(0, 3))  # rows 0-2, columns 0-2
 TRAIN_ROWS = 1400  # the rest (397 images) is the test split
@@ -50,9 +51,10 @@ def cnn(seed: int = 0):
 
 
 def train(images: np.ndarray, labels: np.ndarray, *, epochs: int = 25, seed: int = 0,
-          augment=None, model=None):
+          augment=None, model=None, progress: Count | None = None):
     """Adam, batches of 64. ``augment(batch, rng)`` transforms each numpy batch first
-    (e.g. :func:`failwell.deep.shift.randomize` for domain randomization)."""
+    (e.g. :func:`failwell.deep.shift.randomize` for domain randomization); ``progress(epoch,
+    epochs)`` hears after each epoch."""
     torch = require("torch", extra="torch", purpose="The digits demo")
     model = model if model is not None else cnn(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
@@ -60,7 +62,7 @@ def train(images: np.ndarray, labels: np.ndarray, *, epochs: int = 25, seed: int
     generator = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     model.train()
-    for _ in range(epochs):
+    for epoch in range(epochs):
         for idx in torch.randperm(len(x), generator=generator).split(64):
             batch = x[idx]
             if augment is not None:
@@ -68,4 +70,6 @@ def train(images: np.ndarray, labels: np.ndarray, *, epochs: int = 25, seed: int
             optimizer.zero_grad()
             torch.nn.functional.cross_entropy(model(batch), y[idx]).backward()
             optimizer.step()
+        if progress:
+            progress(epoch + 1, epochs)
     return model.eval()

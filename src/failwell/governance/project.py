@@ -49,7 +49,7 @@ class DataSource:
 class ProxyGuard:
     proxy: str  # NAME[:up|down], as in `failwell compare`
     guardrails: list[str] = field(default_factory=list)
-    tolerance: float = 0.01
+    tolerance: str = "2%"  # "2%" relative to the old value, or a number in the metric's units
 
 
 @dataclass
@@ -120,10 +120,11 @@ def from_dict(data: dict[str, Any], *, source: str = "project") -> Project:
     guard = data.get("proxy_guard")
     proxy_guard = _make(ProxyGuard, guard, "proxy_guard", source) if guard else None
     if proxy_guard:
-        from failwell.scanner.compare import MetricSpec
+        from failwell.scanner.compare import MetricSpec, Tolerance
 
         for spec in [proxy_guard.proxy, *proxy_guard.guardrails]:
             MetricSpec.parse(spec)
+        proxy_guard.tolerance = str(Tolerance.parse(proxy_guard.tolerance))
     constraints = data.get("constraints") or {}
     if not isinstance(constraints, dict):
         raise InputError(f"{source}: 'constraints' is a mapping, e.g. latency_ms: 200.")

@@ -20,7 +20,7 @@ from failwell.errors import InputError, close_matches
 from failwell.findings import Severity
 from failwell.taxonomy import load_catalog
 
-STATUSES = ("draft", "in-review", "published")
+STATUSES = ("draft", "in-review", "published", "retired")  # retired: kept, not surfaced
 ACTION_STATUSES = ("open", "in-progress", "done", "wont-do")
 
 

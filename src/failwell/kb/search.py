@@ -311,6 +311,8 @@ def search(kb: KnowledgeBase, query: str, filters: Filters | None = None, *,
         order = [i for i, _ in meaning]
     else:
         order = fuse(lexical, meaning)
+    if filters is None or "retired" not in filters.statuses:
+        order = _without_retired(kb, order)
     head, rest = order[:max(3 * limit, 30)], order[max(3 * limit, 30):]
     rows = _rows(kb, head)
     folded = _fold_same_events(kb, head, rows) if fold else {}
@@ -363,6 +365,17 @@ def _fold_same_events(kb: KnowledgeBase, head: list[int], rows: dict[int, Any]) 
         head.remove(a)
         head.insert(best, a)
     return {"into": into, "by": by}
+
+
+def _without_retired(kb: KnowledgeBase, order: list[int]) -> list[int]:
+    """Retired postmortems stay on record but are not surfaced (the unfiltered fast paths
+    above do not look at status)."""
+    if not order:
+        return order
+    with kb.engine.connect() as conn:
+        retired = set(conn.execute(select(incidents.c.id).where(
+            incidents.c.status == "retired", incidents.c.id.in_(order))).scalars())
+    return [i for i in order if i not in retired] if retired else order
 
 
 def _rows(kb: KnowledgeBase, ids: list[int]) -> dict[int, Any]:

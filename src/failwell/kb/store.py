@@ -81,6 +81,8 @@ class Filters:
             for tag in tags:  # every tag asked for must be present
                 out.append(incidents.c.id.in_(select(incident_tags.c.incident_id).where(
                     incident_tags.c.kind == kind, incident_tags.c.tag == tag)))
+        if "retired" not in self.statuses:  # kept for the record, never surfaced unasked
+            out.append(incidents.c.status != "retired")
         for column, values in ((incidents.c.severity, self.severities),
                                (incidents.c.project, self.projects),
                                (incidents.c.status, self.statuses),
@@ -288,6 +290,23 @@ class KnowledgeBase:
         """Remove a draft or in-review postmortem (a mistake, an unfilled template). A
         published one is part of the organization's memory and is refused."""
         self.delete(slug, audit=audit, keep_published=True)
+
+    def retire(self, slug: str, *, audit: AuditHook | None = None) -> None:
+        """Take a published postmortem out of search, lessons and statistics (superseded,
+        or wrong in a way a correction cannot fix) while keeping it, and its audit trail,
+        on record; drafts are deleted instead."""
+        pm = self.get(slug).postmortem
+        if pm.status != "published":
+            raise InputError(f"{slug} is {pm.status}: only published postmortems are retired; "
+                             f"`failwell incident delete {slug}` removes a draft.")
+        pm.status = "retired"
+        with db.write_transaction(self.engine) as conn:
+            conn.execute(update(incidents).where(incidents.c.slug == slug).values(
+                status="retired", markdown=to_markdown(pm), document=_document(pm),
+                updated_at=db.utc_now()))
+            bump_generation(conn, VECTORS_GENERATION, INCIDENTS_GENERATION)
+            if audit:
+                audit(conn)
 
     def publish(self, slug: str, *, override_reason: str | None = None,
                 audit: AuditHook | None = None) -> list:

@@ -112,6 +112,8 @@ def _from_csv_row(row: dict[str, str], source: str) -> Postmortem:
 def import_path(kb: KnowledgeBase, path: Path, *, progress: Count | None = None
                 ) -> ImportReport:
     items = list(read_postmortems(path))  # parse everything first: a bad file writes nothing
+    if not items:
+        raise InputError(f"{path} holds no postmortems (an empty file?).")
     report = ImportReport(source=str(path), read=len(items))
     seen: set[str] = set()
     for pm, _ in items:

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from failwell.errors import FailwellError, InputError, require
+from failwell.errors import FailwellError, InputError, ModelError, require
 from failwell.progress import Count
 
 Prompt = str | list[dict[str, str]]
@@ -133,7 +133,14 @@ class CallableClient(BaseClient):
     def _complete(self, prompts, index, max_tokens, store) -> None:
         for i, prompt in zip(index, prompts, strict=True):
             t0 = time.perf_counter()
-            text = str(self.fn(render(prompt)))
+            try:
+                text = self.fn(render(prompt))
+            except Exception as exc:  # the user's code: say where, keep what was answered
+                raise ModelError(f"{self.name} raised {type(exc).__name__} on prompt {i + 1}: "
+                                 f"{exc}") from exc
+            if not isinstance(text, str):
+                raise ModelError(f"{self.name} returned {type(text).__name__} for prompt "
+                                 f"{i + 1}; it must return the answer as text.")
             store(i, Completion(text, len(render(prompt).split()), len(text.split()),
                                 time.perf_counter() - t0))
 

@@ -30,9 +30,9 @@ def run_llm_demo(data: Path | None, output_dir: Path, console: Console) -> dict[
     output_dir.mkdir(parents=True, exist_ok=True)
     model_dir = output_dir / "reversal-model"
     started = time.perf_counter()
-    with progress_bar() as update:
+    with progress_bar(label="training the reversal model") as update:
         train_reversal_model(folder, model_dir, progress=lambda e, n, loss: update(
-            f"training (loss {loss:.2f})", e, n))
+            f"epoch (loss {loss:.2f})", e, n))
     console.print(f"trained {model_dir} in {time.perf_counter() - started:.0f} s "
                   "on the d2p and p2d facts")
     client = HFClient(model_dir, cache=Cache(output_dir / "llm-cache.sqlite"))

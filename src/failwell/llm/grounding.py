@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from failwell.errors import InputError
+from failwell.errors import InconclusiveError, InputError
 from failwell.findings import Finding, Metric, ScanResult, Severity
 from failwell.llm.jsonl import read_jsonl
 from failwell.scanner.detectors._common import mitigation_for
@@ -189,8 +189,9 @@ def load_answers(path: Path) -> list[Answer]:
     answers = []
     for number, row in enumerate(read_jsonl(path), 1):
         contexts = row.get("contexts")
-        if isinstance(contexts, str):
-            contexts = [contexts]
+        if isinstance(contexts, str):  # one passage or many run together? Do not guess.
+            raise InputError(f"{Path(path).name}, line {number}: 'contexts' is a string; give "
+                             'the retrieved passages as a list, e.g. ["passage one", ...].')
         if not isinstance(row.get("answer"), str) or not isinstance(contexts, list) \
                 or not all(isinstance(c, str) for c in contexts):
             raise InputError(f"{Path(path).name}, line {number}: needs 'answer' (text) and "
@@ -221,6 +222,9 @@ def grounding_probe(answers: list[Answer], *, thresholds: Thresholds | None = No
         if progress:
             progress(k + 1, len(answers))
     claims = [c for r in rows for c in r["claims"]]
+    if not claims:
+        raise InconclusiveError(f"none of the {len(rows)} answers holds a claim to check "
+                                "(are the answers empty?); nothing can be said about them.")
     counts = {label: sum(c["label"] == label for c in claims) for label in LABELS}
     unfaithful = [r for r in rows if not r["faithful"]]
     share = len(unfaithful) / len(rows)

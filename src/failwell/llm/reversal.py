@@ -10,7 +10,9 @@ one facts file whose lines name both sides and a template per direction::
      "forward": "Who is {a}'s mother?", "reverse": "Who is {b}'s son?"}
 
 An answer is right when the expected completion's words (case and punctuation aside) start
-the model's answer.
+the model's answer. A model that gets fewer than :data:`MIN_KNOWN` facts right even in the
+stated direction cannot show a reversal gap, and the probe says so (exit 2) instead of
+passing.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from failwell.errors import InputError
+from failwell.errors import InconclusiveError, InputError
 from failwell.findings import Finding, Metric, ScanResult, Severity
 from failwell.llm.clients import BaseClient, EndpointError
 from failwell.llm.jsonl import read_jsonl
@@ -29,6 +31,7 @@ from failwell.scanner.detectors._common import mitigation_for
 from failwell.stats import wilson_interval
 
 WORD = re.compile(r"\w+")
+MIN_KNOWN = 5  # right forward answers below which the gap means nothing
 
 
 @dataclass
@@ -99,6 +102,13 @@ def reversal_probe(client: BaseClient, forward: list[Question], reverse: list[Qu
     empty = sum(not r["answer"].strip() for r in every)
     if empty == len(every):
         raise EndpointError("the model returned empty text for every question.")
+    known = sum(r["right"] for r in rows["forward"])
+    if known < min(MIN_KNOWN, len(forward)):
+        raise InconclusiveError(
+            f"the model answered {known} of {len(forward)} questions right in the direction "
+            f"the facts were stated; the reversal curse is measured against that direction, "
+            f"so at least {min(MIN_KNOWN, len(forward))} are needed. Check the endpoint and "
+            f"prompt format. First answer: {rows['forward'][0]['answer'][:120]!r}")
     stats = {}
     for direction, answered in rows.items():
         right = sum(r["right"] for r in answered)
