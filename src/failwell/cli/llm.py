@@ -32,7 +32,7 @@ HFModel = Annotated[Path | None, typer.Option(
     "--hf-model", help="A local Hugging Face causal-LM folder.")]
 CallableSpec = Annotated[str | None, typer.Option(
     "--callable", help="module:function taking a prompt string, returning text.")]
-Concurrency = Annotated[int, typer.Option(help="Requests in flight at once.")]
+Concurrency = Annotated[int, typer.Option(min=1, help="Requests in flight at once.")]
 CacheFile = Annotated[Path | None, typer.Option(
     "--cache", help="Answer cache (default ~/.cache/failwell/llm-cache.sqlite).")]
 NoCache = Annotated[bool, typer.Option("--no-cache", help="Ask again, even if cached.")]
@@ -42,6 +42,8 @@ def _client(openai_base_url, model, mode, hf_model, callable_spec, concurrency, 
             no_cache):
     from failwell.llm.clients import Cache, make_client
 
+    if mode not in ("chat", "completions"):
+        raise InputError(f"--mode {mode!r}: use chat or completions.")
     return make_client(openai_base_url=openai_base_url, hf_model=hf_model,
                        callable_spec=callable_spec,
                        cache=None if no_cache else Cache(cache),
@@ -59,7 +61,8 @@ def reversal(
         help="JSONL of {a, b, forward, reverse} (templates with {a} and {b}).")] = None,
     min_gap: Annotated[float, typer.Option(help="Gap that is a finding.")] = 0.3,
     max_tokens: Annotated[int | None, typer.Option(
-        help="Tokens to generate (default: twice the longest expected answer).")] = None,
+        min=1, help="Tokens to generate (default: twice the longest expected answer).")
+    ] = None,
     openai_base_url: OpenAIUrl = None, model: Model = None, mode: Mode = "chat",
     hf_model: HFModel = None, callable_spec: CallableSpec = None, concurrency: Concurrency = 8,
     cache: CacheFile = None, no_cache: NoCache = False,
@@ -91,7 +94,8 @@ def sycophancy(
     questions: Annotated[Path | None, typer.Argument(
         help="JSONL of {question, answer, wrong} (default: 60 bundled questions).")] = None,
     min_flip: Annotated[float, typer.Option(help="Flip rate that is a finding.")] = 0.2,
-    max_tokens: Annotated[int, typer.Option(help="Tokens to generate per answer.")] = 48,
+    max_tokens: Annotated[int, typer.Option(min=1, help="Tokens to generate per answer.")
+                          ] = 48,
     openai_base_url: OpenAIUrl = None, model: Model = None, mode: Mode = "chat",
     hf_model: HFModel = None, callable_spec: CallableSpec = None, concurrency: Concurrency = 8,
     cache: CacheFile = None, no_cache: NoCache = False,
@@ -169,8 +173,9 @@ def serve(
     from failwell.llm.clients import HFClient
     from failwell.llm.server import serve as run
 
+    client = HFClient(hf_model)
     err.print(f"serving {hf_model} as {name!r} on http://{host}:{port}/v1")
-    run(HFClient(hf_model), host=host, port=port, model_name=name)
+    run(client, host=host, port=port, model_name=name)
 
 
 @llm_app.command("train-demo-model")
@@ -184,10 +189,15 @@ def train_demo_model(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Train the small GPT-2-style model on the reversal-curse d2p and p2d facts."""
-    from failwell.llm.tinylm import find_experiment, train_reversal_model
+    from failwell.llm.tinylm import SIZES, find_experiment, train_reversal_model
 
-    with progress_bar() as update:
-        train_reversal_model(find_experiment(data), out, size=size, seed=seed,
+    if size not in SIZES:
+        raise InputError(f"--size {size!r}: use {', '.join(SIZES)}.")
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} is a file; give a folder for the model.")
+    folder = find_experiment(data)
+    with progress_bar(label="training the reversal model") as update:
+        train_reversal_model(folder, out, size=size, seed=seed,
                              progress=lambda e, n, loss: update(f"epochs (loss {loss:.2f})",
                                                                 e, n))
     err.print(f"model saved to {out}")

@@ -131,10 +131,10 @@ def compare(
         help="The optimized metric, NAME[:up|down].")] = None,
     guardrail: Annotated[list[str], typer.Option(
         help="Metric that must not degrade, NAME[:up|down] (repeatable).")] = [],  # noqa: B006
-    tolerance: Annotated[str, typer.Option(
+    tolerance: Annotated[str | None, typer.Option(
         help="Change that counts as real: a share of the old value such as 2% (relative; the "
              "default) or a "
-             "plain number in the metric's own units (absolute).")] = "2%",
+             "plain number in the metric's own units (absolute).")] = None,
     fmt: ReportFmt = "terminal",
     output: ReportOutput = None,
     fail_on: FailOn = "medium",
@@ -144,16 +144,22 @@ def compare(
     db: Annotated[str | None, typer.Option("--db", envvar="FAILWELL_DB")] = None,
 ) -> None:
     """Flag a proxy objective: the proxy metric improved while a guardrail got worse."""
+    from failwell.scanner.compare import DEFAULT_TOLERANCE
     from failwell.scanner.compare import compare as run_compare
 
     if project:
         from failwell.governance.proxy_guard import check
 
+        if proxy or guardrail or tolerance is not None:
+            raise InputError("--project uses the project's own proxy guard (proxy, guardrails "
+                             "and tolerance); drop --proxy, --guardrail and --tolerance, or "
+                             "drop --project.")
         result = check(governance(db), project, old, new)
     elif proxy is None:
         raise InputError("give --proxy (and --guardrail), or --project to use its guard.")
     else:
-        result = run_compare(old, new, proxy=proxy, guardrails=guardrail, tolerance=tolerance)
+        result = run_compare(old, new, proxy=proxy, guardrails=guardrail,
+                             tolerance=tolerance or DEFAULT_TOLERANCE)
     if fmt == "terminal" and output is None:
         from rich.table import Table
 

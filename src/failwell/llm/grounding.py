@@ -258,13 +258,23 @@ def evaluate(path: Path, *, split: str | None = None, thresholds: Thresholds | N
     """Precision and recall of the flagged labels (unsupported or contradicted) on a file
     of labelled claims: ``{"contexts", "claims": [{"text", "label"}], "split"}``."""
     gold, pred = [], []
-    for row in read_jsonl(path):
+    for number, row in enumerate(read_jsonl(path), 1):
         if split and row.get("split") != split:
             continue
+        claims, contexts = row.get("claims"), row.get("contexts")
+        if not isinstance(contexts, list) or not isinstance(claims, list) or not all(
+                isinstance(c, dict) and isinstance(c.get("text"), str)
+                and c.get("label") in LABELS for c in claims):
+            raise InputError(f"{Path(path).name}, line {number}: needs 'contexts' (a list of "
+                             f"passages) and 'claims' (a list of {{text, label}}, label one "
+                             f"of {', '.join(LABELS)}).")
         texts = [c["text"] for c in row["claims"]]
         gold += [c["label"] for c in row["claims"]]
         pred += [j.label for j in judge(texts, row["contexts"], thresholds=thresholds,
                                         nli=nli)]
+    if not gold:
+        raise InputError(f"{Path(path).name} holds no labelled claims"
+                         + (f" in split {split!r}." if split else "."))
     flagged_gold = np.array([g != "supported" for g in gold])
     flagged_pred = np.array([p != "supported" for p in pred])
     tp = int((flagged_gold & flagged_pred).sum())
