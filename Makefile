@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-load bench bench-web bench-kb bench-training bench-deep bench-llm bench-peers bench-truth clean
+.PHONY: demo test test-load bench bench-cli bench-web bench-kb bench-training bench-deep bench-llm bench-peers bench-truth clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH (or: make PYTHON=python3 ...)"; exit 2; }
@@ -50,6 +50,9 @@ bench-web: $(STAMP)  ## Web pages' p95 at 1, 2 and 4 in flight, 100k incidents o
 
 bench-truth: $(STAMP)  ## The scanner on the frozen shortcut and black-box sets.
 	$(BIN)/python tests/scanner_truth.py
+
+bench-cli: $(STAMP)  ## Cold starts: each command a fresh process, median of 5, against a baseline.
+	$(BIN)/python benchmarks/bench_cli.py
 
 bench-peers: $(STAMP)  ## failwell vs Giskard 2.x and Deepchecks, each in its own venv.
 	$(BIN)/python benchmarks/bench_peers.py

@@ -112,3 +112,10 @@ def test_a_writer_that_waits_too_long_gets_a_retryable_error(tmp_path, monkeypat
             kb.add(pm)
     kb.add(pm)  # once the lock is gone, the same write succeeds
     assert kb.get("late").postmortem.title == "Late"
+
+
+def test_the_fast_path_knows_the_newest_migration():
+    """An up-to-date database opens without Alembic only if HEAD_REVISION is the real head."""
+    from failwell.db import engine
+
+    assert engine.HEAD_REVISION == engine.head_revision()
