@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from failwell.errors import InputError
+from failwell.errors import InputError, close_matches
+from failwell.limits import (
+    MAX_DETECTORS,
+    MAX_FINDINGS,
+    MAX_ID_CHARS,
+    MAX_METRICS,
+    MAX_NAME_CHARS,
+    MAX_TITLE_CHARS,
+    FieldCheck,
+    kind_of,
+    shown,
+)
 
 SCHEMA_VERSION = "1.0"
 
@@ -189,13 +200,12 @@ class ScanResult:
         return text
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ScanResult:
-        version = str(d.get("schema_version", ""))
-        if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
-            raise InputError(
-                f"Scan result has schema_version {version!r}; this failwell reads "
-                f"{SCHEMA_VERSION.split('.')[0]}.x. Re-run the scan with this version."
-            )
+    def from_dict(cls, d: dict[str, Any], *, source: str = "scan result") -> ScanResult:
+        """The result of ``to_dict`` (or its JSON), checked field by field against the
+        scan-result schema (docs/scan-result.schema.json): types, sizes (failwell.limits)
+        and failure modes from the catalog. Each refusal is an InputError naming the field."""
+        check_scan_dict(d, source=source)
+        version = d["schema_version"]
         return cls(
             findings=[Finding.from_dict(f) for f in d.get("findings", [])],
             outcomes=[DetectorOutcome(**o) for o in d.get("detectors", [])],
@@ -226,9 +236,114 @@ class ScanResult:
             raise InputError(
                 f"Scan result is not valid JSON ({exc.msg}, line {exc.lineno})."
             ) from None
+        except RecursionError:
+            raise InputError("Scan result JSON is nested too deeply.") from None
         if not isinstance(data, dict) or "findings" not in data:
             raise InputError("Scan result JSON must be an object with 'findings'.")
         return cls.from_dict(data)
+
+
+OUTCOME_STATUSES = ("ran", "skipped", "inconclusive", "error")
+
+
+def check_scan_dict(d: Any, *, source: str = "scan result") -> None:
+    """Refuse a scan result (the JSON form of :meth:`ScanResult.to_dict`) whose fields are not
+    of the schema's types and sizes, with an InputError naming the field
+    (``findings[3].failure_mode``). The same rules as the JSON Schema of the web API
+    (``docs/scan-result.schema.json``); tests hold the two to agree."""
+    from failwell.taxonomy import load_catalog
+
+    check = FieldCheck(source, null_is_empty=False)  # a key left out is empty; null is not
+    if not isinstance(d, dict):
+        raise InputError(f"{source} must be a JSON object, not {kind_of(d)}.")
+    version = d.get("schema_version")
+    if not isinstance(version, str) or version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
+        raise InputError(
+            f"Scan result has schema_version {shown(version if version is not None else '')}"
+            f"; this failwell reads {SCHEMA_VERSION.split('.')[0]}.x. Re-run the scan with "
+            "this version."
+        )
+    catalog = load_catalog()
+    for i, f in enumerate(check.items(d.get("findings"), "findings", MAX_FINDINGS,
+                                      required=True)):
+        at = f"findings[{i}]"
+        if not isinstance(f, dict):
+            check.fail(at, f"must be a mapping (a finding), not {kind_of(f)}")
+        mode = check.text(f.get("failure_mode"), f"{at}.failure_mode", MAX_ID_CHARS,
+                          required=True)
+        if mode not in catalog.failure_modes:
+            close = close_matches(mode, catalog.failure_modes, n=3)
+            check.fail(f"{at}.failure_mode", f"is {shown(mode)}, not a failure mode of the "
+                       "catalog (" + (f"did you mean {', '.join(map(repr, close))}?" if close
+                                      else "'failwell catalog' lists them") + ")")
+        severity = f.get("severity")
+        if severity not in [s.value for s in Severity]:
+            check.fail(f"{at}.severity", f"is {shown(severity)}; it must be one of "
+                       + ", ".join(s.value for s in Severity))
+        check.text(f.get("title"), f"{at}.title", MAX_TITLE_CHARS, required=True)
+        for key in ("summary", "mitigation"):
+            check.text(f.get(key, ""), f"{at}.{key}")
+        check.text(f.get("detector", ""), f"{at}.detector", MAX_NAME_CHARS)
+        _numbers(check, f.get("metrics", {}), f"{at}.metrics")
+        details = check.mapping(f.get("metric_details", {}), f"{at}.metric_details",
+                                MAX_METRICS)
+        for name, value in details.items():
+            where = f"{at}.metric_details.{name}"
+            detail = check.mapping(value, where)
+            _number(check, detail.get("threshold"), f"{where}.threshold")
+            if not isinstance(detail.get("higher_is_worse", True), bool):
+                check.fail(f"{where}.higher_is_worse", "must be true or false")
+            ci = detail.get("ci")
+            if ci is not None:
+                if not isinstance(ci, list) or len(ci) != 2:
+                    check.fail(f"{where}.ci", "must be a list of two numbers (or null)")
+                for j, v in enumerate(ci):
+                    _number(check, v, f"{where}.ci[{j}]")
+        for key in ("evidence", "reproduce"):
+            check.json_text(check.mapping(f.get(key, {}), f"{at}.{key}"), f"{at}.{key}")
+    for i, o in enumerate(check.items(d.get("detectors", []), "detectors", MAX_DETECTORS)):
+        at = f"detectors[{i}]"
+        if not isinstance(o, dict):
+            check.fail(at, f"must be a mapping (a detector outcome), not {kind_of(o)}")
+        unknown = sorted(set(o) - {f.name for f in fields(DetectorOutcome)}, key=str)
+        if unknown:
+            check.fail(at, f"has the unknown field {shown(unknown[0])}")
+        check.text(o.get("detector"), f"{at}.detector", MAX_NAME_CHARS, required=True)
+        if o.get("status") not in OUTCOME_STATUSES:
+            check.fail(f"{at}.status", f"is {shown(o.get('status'))}; it must be one of "
+                       + ", ".join(OUTCOME_STATUSES))
+        if not _is_number(o.get("seconds", 0.0)):
+            check.fail(f"{at}.seconds", "must be a number")
+        check.text(o.get("message", ""), f"{at}.message")
+        n = o.get("n_findings", 0)
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            check.fail(f"{at}.n_findings", "must be a whole number >= 0")
+    for key in ("metrics", "timings"):
+        _numbers(check, d.get(key, {}), key)
+    for key in ("diagnostics", "config"):
+        check.json_text(check.mapping(d.get(key, {}), key), key)
+    for name, value in check.mapping(d.get("versions", {}), "versions", MAX_METRICS).items():
+        check.text(name, "versions (a name)", MAX_NAME_CHARS)
+        check.text(value, f"versions.{name}", MAX_NAME_CHARS)
+    for key in ("data_fingerprint", "model_fingerprint", "created_at"):
+        check.text(d.get(key, ""), key, MAX_NAME_CHARS)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _number(check: FieldCheck, value: Any, where: str) -> None:
+    """A metric value as ``to_dict`` writes it: a number, null (NaN) or "inf"/"-inf"."""
+    if not (value is None or _is_number(value) or value in ("inf", "-inf")):
+        check.fail(where, f"must be a number (or null, \"inf\", \"-inf\"), not "
+                          f"{kind_of(value)}")
+
+
+def _numbers(check: FieldCheck, value: Any, where: str) -> None:
+    for name, v in check.mapping(value, where, MAX_METRICS).items():
+        check.text(name, f"{where} (a name)", MAX_NAME_CHARS)
+        _number(check, v, f"{where}.{name}")
 
 
 def _clean(value: Any) -> Any:

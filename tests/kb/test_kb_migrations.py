@@ -118,4 +118,4 @@ def test_the_fast_path_knows_the_newest_migration():
     """An up-to-date database opens without Alembic only if HEAD_REVISION is the real head."""
     from failwell.db import engine
 
-    assert engine.HEAD_REVISION == engine.head_revision()
+    assert engine.head_revision() == engine.HEAD_REVISION

@@ -256,8 +256,12 @@ def upload_scan(result, url: str, *, project: str | None = None,
         raise InputError("--upload needs an API token in FAILWELL_TOKEN (failwell token "
                          "issue USER --name ci --scope scans).")
     base = url.rstrip("/")
+    from failwell.findings import check_scan_dict
+
+    body = result.to_dict()
+    check_scan_dict(body, source="the scan result to upload")  # the server's rules, here first
     try:
-        response = httpx.post(f"{base}/api/scans", json=result.to_dict(),
+        response = httpx.post(f"{base}/api/scans", json=body,
                               params={"project": project} if project else None,
                               headers={"Authorization": f"Bearer {token}"}, timeout=60)
     except httpx.HTTPError as exc:
@@ -265,6 +269,9 @@ def upload_scan(result, url: str, *, project: str | None = None,
     if response.status_code != 201:
         detail = response.json().get("detail") if response.headers.get(
             "content-type", "").startswith("application/json") else response.text[:200]
+        if isinstance(detail, list):  # a 422: each refused field's path and why
+            detail = "; ".join(".".join(str(p) for p in e.get("loc", [])[1:]) + ": "
+                               + str(e.get("msg")) for e in detail if isinstance(e, dict))
         raise FailwellError(f"{base} refused the upload (HTTP {response.status_code}): "
                             f"{detail}")
     page = base + response.json()["url"]

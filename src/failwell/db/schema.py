@@ -226,6 +226,7 @@ web_sessions = Table(
 login_failures = Table(  # migration 0008: failed logins, for throttling password guessing
     "login_failures", metadata,
     Column("id", Integer, primary_key=True),
+    # what is throttled: "user:NAME" or "addr:IP", one row each per failure (web/accounts.py)
     Column("username", String(100), nullable=False, index=True),
     Column("at", DateTime, nullable=False),
 )

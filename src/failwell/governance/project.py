@@ -7,13 +7,13 @@ criterion without a number or without a measurement plan is refused with the rea
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import yaml
 
 from failwell.errors import InputError, close_matches
+from failwell.limits import MAX_ID_CHARS, id_problem
 
 RISKS = ("low", "medium", "high")
 READINESS = ("not-started", "partial", "ready")
@@ -100,8 +100,9 @@ def from_dict(data: dict[str, Any], *, source: str = "project") -> Project:
             raise InputError(f"{source}: {key!r} is required"
                              + (" (the decision the system is meant to support)."
                                 if key == "decision" else "."))
-    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", str(data["id"])):
-        raise InputError(f"{source}: id {data['id']!r} must be kebab-case (a-z, 0-9, -).")
+    if id_problem(str(data["id"])):  # the rule incident ids follow too (failwell.limits)
+        raise InputError(f"{source}: id {str(data['id'])[:MAX_ID_CHARS + 1]!r} must be "
+                         f"kebab-case (a-z, 0-9, -), at most {MAX_ID_CHARS} characters.")
     if data["risk"] not in RISKS:
         raise InputError(f"{source}: risk {data['risk']!r} is not one of {', '.join(RISKS)}.")
     criteria = [_criterion(c, i, source) for i, c in enumerate(_list(data, "success_criteria",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
+from operator import itemgetter
 from pathlib import Path
 
 ROLES = frozenset("""
@@ -114,10 +115,42 @@ def _common_words() -> frozenset[str]:
     return frozenset(w for w in words if w.isalpha())
 
 
+# A word before one of these names a thing ("the on-call runbook", "Priya's model").
+_BEFORE_THING = THINGS | NOT_PERSON
+_CLITIC = re.compile(r"'(?:s|d|ve|ll|re|m)?$")
+_OPENERS = frozenset('"(-,')  # a word after one of these starts a (sub)sentence
+
+
+def _lowered(word: str) -> tuple[str, str]:
+    """The word lower-cased without a clitic ("Priya's": "priya"), and its last part after a
+    hyphen."""
+    lowered = word.lower().replace("’", "'")
+    if "'" in lowered:
+        lowered = _CLITIC.sub("", lowered)
+    return lowered, lowered.split("-")[-1]
+
+
+_NEVER, _ALWAYS, _DEPENDS = range(3)
+
+
+@functools.lru_cache(maxsize=1 << 15)
+def _word_kind(word: str) -> int:
+    """What :func:`_is_person_word` says of ``word`` whatever its place: never a person (a
+    system noun, or a lower-case word that is no role, group or first name), always (a
+    role), or it depends. Cached: most words of a text are the same few hundred."""
+    lowered, tail = _lowered(word)
+    if lowered in NOT_PERSON or tail in NOT_PERSON:
+        return _NEVER
+    if lowered in ROLES or tail in ROLES:
+        return _ALWAYS
+    if lowered in GROUPS or word[0].isupper() or lowered in first_names():
+        return _DEPENDS
+    return _NEVER
+
+
 def _is_person_word(word: str, position: int, prev_word: str, next_word: str,
                     chat: bool, title_case: bool) -> bool:
-    lowered = re.sub(r"'(?:s|d|ve|ll|re|m)?$", "", word.lower().replace("’", "'"))
-    tail = lowered.split("-")[-1]
+    lowered, tail = _lowered(word)
     if lowered in NOT_PERSON or tail in NOT_PERSON:
         return False
     if lowered in ROLES or tail in ROLES:
@@ -127,7 +160,7 @@ def _is_person_word(word: str, position: int, prev_word: str, next_word: str,
     if not word[0].isupper():  # chat style, all lower case: "dmitri changed the map"
         return chat and lowered in first_names() and bool(_VERBISH.match(next_word.lower()))
     if lowered != "qa" and ((word.isupper() and len(word) > 1) or (word[:-1].isupper()
-                            and len(word) > 2) or any(c.isdigit() for c in word)):
+                            and len(word) > 2) or any(map(str.isdigit, word))):
         return False  # GPU, CPUs, GPT-4o: things
     if lowered in _FUNCTION:
         return False
@@ -150,26 +183,51 @@ def _is_person_word(word: str, position: int, prev_word: str, next_word: str,
                      or word.endswith(("'s", "’s")))
 
 
+@functools.lru_cache(maxsize=1 << 15)
+def _is_person_in(word: str, sentence_start: bool, prev_word: str, next_word: str,
+                  chat: bool, title_case: bool) -> bool:
+    """:func:`_is_person_word`, which asks of the position only whether it starts a
+    (sub)sentence; cached, as a text repeats its names in the same few contexts."""
+    return _is_person_word(word, 0 if sentence_start else 1, prev_word, next_word, chat,
+                           title_case)
+
+
 def headline(clause: str) -> bool:
     """Title Case ("Amazon's Cameras Penalized Drivers For Mistakes They Did Not Make")."""
-    words = _WORD.findall(clause)
-    return len(words) > 3 and sum(w[0].isupper() for w in words) > 0.6 * len(words)
+    return _headline(_WORD.findall(clause))
+
+
+def _headline(words: list[str]) -> bool:
+    return len(words) > 3 and sum(map(str.isupper, map(itemgetter(0), words))) > 0.6 * len(words)
 
 
 def people(clause: str) -> list[tuple[int, int, str]]:
-    """(start, end, text) of every person mentioned in ``clause``."""
+    """(start, end, text) of every person mentioned in ``clause``.
+
+    One pass over the words: what a word is regardless of its place is cached, and a word's
+    start of (sub)sentence is read from the gap before it rather than from all the text
+    before it; the blameless check runs this on every clause of a document, hostile 1 MB
+    texts included."""
     found = [(m.start(), m.end(), m.group(0)) for m in HONORIFIC.finditer(clause)]
-    words = list(_WORD.finditer(clause))
-    chat = not any(c.isupper() for c in clause)
-    title_case = headline(clause)
-    for i, m in enumerate(words):
-        next_word = words[i + 1].group(0) if i + 1 < len(words) else ""
-        prev_word = words[i - 1].group(0) if i else ""
-        if (next_word.lower() in THINGS or next_word.lower() in NOT_PERSON) and \
-                not m.group(0).endswith(("'s", "’s", "s'")):
+    matches = list(_WORD.finditer(clause))
+    words = _WORD.findall(clause)
+    title_case = _headline(words)
+    words.append("")  # the word after the last, and (as words[-1]) the one before the first
+    lows = list(map(str.lower, words))
+    chat = not any(map(str.isupper, clause))
+    for i, m in enumerate(matches):
+        word = words[i]
+        if lows[i + 1] in _BEFORE_THING and not word.endswith(("'s", "’s", "s'")):
             continue
-        sentence_start = i == 0 or clause[:m.start()].rstrip().endswith(("\"", "(", "-", ","))
-        if _is_person_word(m.group(0), 0 if sentence_start else i, prev_word, next_word,
-                           chat, title_case):
-            found.append((m.start(), m.end(), m.group(0)))
+        kind = _word_kind(word)
+        if kind == _NEVER:
+            continue
+        if kind == _DEPENDS:
+            # what ends the text before the word: the gap's last non-space or the last word
+            sentence_start = i == 0 or (clause[matches[i - 1].end():m.start()].rstrip()
+                                        or words[i - 1])[-1] in _OPENERS
+            if not _is_person_in(word, sentence_start, words[i - 1], words[i + 1], chat,
+                                 title_case):
+                continue
+        found.append((m.start(), m.end(), word))
     return sorted(found)

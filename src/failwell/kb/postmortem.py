@@ -3,7 +3,10 @@
 Teams keep postmortems in git: ``to_markdown(from_markdown(text)) == text`` for any file in
 the canonical form that ``to_markdown`` writes. Front matter holds the structured fields; the
 body holds the summary and the timeline. Every taxonomy id is checked against the catalog
-(close ids suggested) and every date must be ISO ``YYYY-MM-DD``.
+(close ids suggested) and every date must be ISO ``YYYY-MM-DD``. Every field is checked
+for its type and size (:mod:`failwell.limits`): text is text, a list is a list of text (or of
+the mappings of lessons, action items and contributing factors), the id is kebab-case; each
+refusal names the field, e.g. ``lessons[0].text``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,18 @@ import yaml
 
 from failwell.errors import InputError, close_matches
 from failwell.findings import Severity
+from failwell.limits import (
+    MAX_ID_CHARS,
+    MAX_NAME_CHARS,
+    MAX_PROSE_CHARS,
+    MAX_TEXT_CHARS,
+    MAX_TITLE_CHARS,
+    FieldCheck,
+    id_problem,
+    kind_of,
+    shown,
+    surrogate_problem,
+)
 from failwell.taxonomy import load_catalog
 
 STATUSES = ("draft", "in-review", "published", "retired")  # retired: kept, not surfaced
@@ -114,6 +129,8 @@ def from_markdown(text: str, *, source: str = "postmortem") -> Postmortem:
     Windows line endings (and a browser's form text, which always has them) are read as
     plain newlines."""
     text = text.replace("\r\n", "\n")
+    if problem := surrogate_problem(text):
+        raise InputError(f"{source}: the text {problem}.")
     match = _FRONT_MATTER.match(text)
     if not match:
         raise InputError(f"{source}: no front matter; the file must start with a '---' line, "
@@ -125,6 +142,9 @@ def from_markdown(text: str, *, source: str = "postmortem") -> Postmortem:
         where = f" (line {mark.line + 2})" if mark else ""
         raise InputError(f"{source}: malformed front matter{where}: "
                          f"{getattr(exc, 'problem', exc)}") from None
+    except RecursionError:
+        raise InputError(f"{source}: malformed front matter: lists or mappings nested too "
+                         "deeply.") from None
     if not isinstance(meta, dict):
         raise InputError(f"{source}: front matter must be a mapping of field: value.")
     summary, timeline = _parse_body(text[match.end():])
@@ -136,53 +156,142 @@ def from_dict(data: dict[str, Any], *, source: str = "postmortem") -> Postmortem
     if not isinstance(data, dict):
         raise InputError(f"{source}: each postmortem must be an object of field: value.")
     meta = {k: v for k, v in data.items() if k not in ("summary", "timeline")}
-    timeline = data.get("timeline") or []
-    if not isinstance(timeline, list):
-        raise InputError(f"{source}: 'timeline' must be a list.")
-    try:
-        entries = [TimelineEntry(**t) if isinstance(t, dict) else TimelineEntry(*t)
-                   for t in timeline]
-    except TypeError as exc:
-        raise InputError(f"{source}: a timeline entry is malformed: {exc}.") from None
-    return _build(meta, str(data.get("summary") or ""), entries, source)
+    check = _Checker(source)
+    timeline = check.items(data.get("timeline"), "timeline")
+    entries = [check.timeline_entry(t, f"timeline[{i}]") for i, t in enumerate(timeline)]
+    return _build(meta, check.text(data.get("summary"), "summary"), entries, source)
+
+
+_TEXTS = {"title": MAX_TITLE_CHARS, "project": MAX_NAME_CHARS, "impact": MAX_TEXT_CHARS,
+          "decision_supported": MAX_TEXT_CHARS, "success_definition": MAX_TEXT_CHARS}
+_TEXT_LISTS = ("failed_assumptions", "underestimated_constraints", "ignored_signals",
+               "references", "scan_links")
+_DATES = ("occurred", "detected", "resolved")
+
+
+class _Checker(FieldCheck):
+    """The checks of one postmortem: the generic ones (text, lists) and its own nested
+    entries, dates and choices."""
+
+    def choice(self, value: Any, where: str, allowed: tuple[str, ...]) -> str:
+        if not isinstance(value, str) or value not in allowed:
+            raise InputError(f"{self.source}: {where} {shown(value)} is not one of "
+                             f"{', '.join(allowed)}.")
+        return value
+
+    def date(self, value: Any, where: str) -> dt.date | None:
+        if value is None or value == "":
+            return None
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+        try:
+            if not isinstance(value, str) or len(value) > MAX_NAME_CHARS:
+                raise ValueError
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise InputError(f"{self.source}: {where} {shown(value)} is not a date (use "
+                             "YYYY-MM-DD).") from None
+
+    def entry(self, value: Any, where: str, cls: type, shorthand: str | None) -> dict:
+        """An entry of a nested list: a mapping of ``cls``'s fields (or, where there is a
+        ``shorthand`` field, plain text for it)."""
+        if shorthand and isinstance(value, str):
+            return {shorthand: value}
+        if not isinstance(value, dict):
+            what = f"a mapping with the fields {', '.join(f.name for f in fields(cls))}"
+            what = f"text or {what}" if shorthand else what
+            self.fail(where, f"must be {what}, not {kind_of(value)}")
+        known = [f.name for f in fields(cls)]
+        unknown = [k for k in value if k not in known]
+        if unknown:
+            close = close_matches(str(unknown[0]), known, n=1)
+            self.fail(where, f"has the unknown field {shown(unknown[0])}"
+                             + (f" (did you mean {close[0]!r}?)" if close else "")
+                             + f"; its fields are {', '.join(known)}")
+        return value
+
+    # In an entry, a field left out that has no default is refused; one given empty is kept.
+
+    def factor(self, value: Any, where: str) -> ContributingFactor:
+        item = self.entry(value, where, ContributingFactor, "description")
+        return ContributingFactor(
+            description=self.text(item.get("description"), f"{where}.description",
+                                  required="description" not in item),
+            patterns=self.texts(item.get("patterns"), f"{where}.patterns", MAX_ID_CHARS),
+            failure_modes=self.texts(item.get("failure_modes"), f"{where}.failure_modes",
+                                     MAX_ID_CHARS))
+
+    def lesson(self, value: Any, where: str) -> Lesson:
+        item = self.entry(value, where, Lesson, "text")
+        return Lesson(text=self.text(item.get("text"), f"{where}.text",
+                                     required="text" not in item),
+                      applies_to=self.texts(item.get("applies_to"), f"{where}.applies_to",
+                                            MAX_NAME_CHARS))
+
+    def action(self, value: Any, where: str) -> ActionItem:
+        item = self.entry(value, where, ActionItem, None)
+        return ActionItem(
+            description=self.text(item.get("description"), f"{where}.description",
+                                  required="description" not in item),
+            owner=self.text(item.get("owner"), f"{where}.owner", MAX_NAME_CHARS,
+                            required="owner" not in item),
+            due=self.date(item.get("due"), f"{where}.due"),
+            status=self.choice(item.get("status", "open"), f"{where}.status",
+                               ACTION_STATUSES),
+            closed=self.date(item.get("closed"), f"{where}.closed"))
+
+    def timeline_entry(self, value: Any, where: str) -> TimelineEntry:
+        if isinstance(value, list) and len(value) == 2:
+            value = {"when": value[0], "what": value[1]}
+        item = self.entry(value, where, TimelineEntry, None)
+        when = item.get("when")
+        if isinstance(when, dt.date):  # YAML or a caller's date: kept as ISO text
+            when = when.isoformat()
+        return TimelineEntry(when=self.text(when, f"{where}.when", MAX_NAME_CHARS,
+                                            required=True),
+                             what=self.text(item.get("what"), f"{where}.what"))
 
 
 def _build(meta: dict, summary: str, timeline: list[TimelineEntry], source: str) -> Postmortem:
     known = {f.name for f in fields(Postmortem)} - {"summary", "timeline"}
     unknown = set(meta) - known
     if unknown:
-        hints = [f"{u!r}" + (f" (did you mean {c[0]!r}?)" if (c := close_matches(u, known, n=1))
-                             else "") for u in sorted(unknown)]
+        hints = [shown(u) + (f" (did you mean {c[0]!r}?)"
+                              if (c := close_matches(str(u), known, n=1)) else "")
+                 for u in sorted(unknown, key=str)]
         raise InputError(f"{source}: unknown field(s) {', '.join(hints)}.")
+    check = _Checker(source)
     for required in ("id", "title", "severity"):
-        if not meta.get(required):
+        if meta.get(required) is None or meta.get(required) == "":
             raise InputError(f"{source}: field {required!r} is required.")
-    data = dict(meta)
-    try:
-        data["severity"] = Severity(str(meta["severity"]))
-    except ValueError:
-        raise InputError(f"{source}: severity {meta['severity']!r} is not one of "
-                         f"{', '.join(s.value for s in Severity)}.") from None
-    if data.get("status", "draft") not in STATUSES:
-        raise InputError(f"{source}: status {data['status']!r} is not one of "
-                         f"{', '.join(STATUSES)}.")
-    for key in ("occurred", "detected", "resolved"):
-        data[key] = _date(meta.get(key), key, source)
-    for key, cls in _NESTED.items():
-        items = meta.get(key) or []
-        if not isinstance(items, list):
-            raise InputError(f"{source}: {key!r} must be a list.")
-        try:
-            data[key] = [cls(**item) if isinstance(item, dict) else cls(item) for item in items]
-        except TypeError as exc:
-            raise InputError(f"{source}: an entry of {key!r} is malformed: {exc}.") from None
-    for item in data["action_items"]:
-        item.due = _date(item.due, "action_items.due", source)
-        item.closed = _date(item.closed, "action_items.closed", source)
-        if item.status not in ACTION_STATUSES:
-            raise InputError(f"{source}: action item status {item.status!r} is not one of "
-                             f"{', '.join(ACTION_STATUSES)}.")
+    if problem := id_problem(meta["id"]):
+        check.fail("id", problem + (" (put it in quotes)" if isinstance(meta["id"], int)
+                                    else ""))
+    data: dict[str, Any] = {"id": meta["id"]}
+    data["severity"] = Severity(check.choice(meta["severity"], "severity",
+                                             tuple(s.value for s in Severity)))
+    data["status"] = check.choice(meta.get("status", "draft"), "status", STATUSES)
+    for key, limit in _TEXTS.items():
+        data[key] = check.text(meta.get(key), key, limit, required=key == "title")
+    for key in _DATES:
+        data[key] = check.date(meta.get(key), key)
+    for key in _TEXT_LISTS:
+        data[key] = check.texts(meta.get(key), key)
+    for key, make in (("contributing_factors", check.factor), ("lessons", check.lesson),
+                      ("action_items", check.action)):
+        data[key] = [make(item, f"{key}[{i}]")
+                     for i, item in enumerate(check.items(meta.get(key), key))]
+    summary = check.text(summary, "summary")
+    for i, entry in enumerate(check.items(timeline, "timeline")):
+        check.text(entry.when, f"timeline[{i}].when", MAX_NAME_CHARS)
+        check.text(entry.what, f"timeline[{i}].what")
     pm = Postmortem(**data, summary=summary, timeline=timeline)
+    prose = len(pm.text())
+    if prose > MAX_PROSE_CHARS:
+        raise InputError(f"{source}: all its text together is {prose:,} characters long; at "
+                         f"most {MAX_PROSE_CHARS:,} (move long material to a reference).")
     validate_taxonomy(pm, source)
     return pm
 
@@ -198,19 +307,6 @@ def validate_taxonomy(pm: Postmortem, source: str = "postmortem") -> None:
                 catalog.failure_mode(mid)
         except InputError as exc:
             raise type(exc)(f"{source}: {exc}") from None
-
-
-def _date(value: Any, key: str, source: str) -> dt.date | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise InputError(f"{source}: {key} {value!r} is not a date (use YYYY-MM-DD).") from None
 
 
 def _parse_body(body: str) -> tuple[str, list[TimelineEntry]]:

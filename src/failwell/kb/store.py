@@ -404,10 +404,12 @@ class KnowledgeBase:
 
     def _incident_row(self, pm: Postmortem, markdown: str | None, now) -> dict[str, Any]:
         text = markdown if markdown is not None else to_markdown(pm)
+        document = _document(pm)
+        from_dict(document, source=pm.id)  # nothing is stored that a read could not parse
         return {"slug": pm.id, "title": pm.title, "severity": str(pm.severity),
                 "status": pm.status, "project": pm.project, "occurred": pm.occurred,
                 "detected": pm.detected, "resolved": pm.resolved, "summary": pm.summary,
-                "search_text": pm.text(), "document": _document(pm), "markdown": text,
+                "search_text": pm.text(), "document": document, "markdown": text,
                 "updated_at": now}
 
     @staticmethod
@@ -572,7 +574,10 @@ class KnowledgeBase:
         """Store a :class:`~failwell.findings.ScanResult` and its findings (optionally as a
         scan of a governance project); returns its id. ``audit(conn, scan=id)`` runs in the
         same transaction."""
+        from failwell.findings import check_scan_dict
+
         data = result.to_dict()
+        check_scan_dict(data)  # nothing is stored that a read could not load (failwell.limits)
         with db.write_transaction(self.engine) as conn:
             scan_id = conn.execute(insert(scans).values(
                 created_at=db.utc_now(), result=data, project=project,

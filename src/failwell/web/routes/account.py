@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from failwell.errors import FailwellError
 from failwell.web.accounts import ROLES, SCOPES, User
+from failwell.web.bodies import DbId
 from failwell.web.site import Site
 
 
@@ -55,7 +56,7 @@ def add_routes(r: FastAPI, site: Site) -> None:
         return account_page(request, user, new_token=token)  # shown this once
 
     @r.post("/account/tokens/{token_id}/revoke", include_in_schema=False)
-    def revoke_form(request: Request, token_id: int, user: Member):
+    def revoke_form(request: Request, token_id: DbId, user: Member):
         revoke(user, token_id)
         return RedirectResponse("/account", status_code=303)
 
@@ -105,7 +106,7 @@ def add_routes(r: FastAPI, site: Site) -> None:
                 "token": issue(user, str(body.get("name", "")), [str(s) for s in scopes])}
 
     @r.post("/api/account/tokens/{token_id}/revoke")
-    def api_revoke(token_id: int, user: Member):
+    def api_revoke(token_id: DbId, user: Member):
         """Revoke one of your tokens; it stops working at once."""
         revoke(user, token_id)
         return {"revoked": token_id}

@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from failwell.kb.stats import dashboard_stats
 from failwell.web.accounts import AuthError, TooManyAttempts
 from failwell.web.charts import stacked_bars
-from failwell.web.site import SESSION_COOKIE, Site, local_path
+from failwell.web.site import LOGIN_COOKIE, SESSION_COOKIE, Site, local_path
 
 Period = Annotated[str, Query(pattern="^(year|quarter|month)$")]
 
@@ -19,19 +19,29 @@ def add_routes(r: FastAPI, site: Site) -> None:
 
     @r.get("/login", response_class=HTMLResponse, include_in_schema=False)
     def login_form(request: Request, next: str = "/"):
-        return site.page(request, "login.html", None, next=local_path(next))
+        return site.login_page(request, next=local_path(next))
 
     @r.post("/login", include_in_schema=False)
     def login(request: Request, username: Annotated[str, Form()],
-              password: Annotated[str, Form()], next: Annotated[str, Form()] = "/"):
+              password: Annotated[str, Form()], next: Annotated[str, Form()] = "/",
+              csrf: Annotated[str, Form()] = ""):
+        if not site.login_form_ok(request, csrf):  # login CSRF: refused before any check
+            return site.login_page(request, 403, next=local_path(next), username=username,
+                                   error="this login form expired or did not come from this "
+                                         "site; log in again.")
         try:
-            user = site.accounts.authenticate(username, password)
+            user = site.accounts.authenticate(username, password,
+                                              address=site.client_address(request))
         except AuthError as exc:  # the form again, with the reason
-            return site.page(request, "login.html", None, next=local_path(next),
-                             username=username, error=str(exc),
-                             status_code=429 if isinstance(exc, TooManyAttempts) else 401)
+            slow = isinstance(exc, TooManyAttempts)
+            response = site.login_page(request, 429 if slow else 401, next=local_path(next),
+                                       username=username, error=str(exc))
+            if slow:
+                response.headers["Retry-After"] = str(exc.retry_after)
+            return response
         sid, _ = site.accounts.open_session(user)
         response = RedirectResponse(local_path(next), status_code=303)
+        response.delete_cookie(LOGIN_COOKIE, path="/login")
         response.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="lax",
                             secure=request.url.scheme == "https")
         return response

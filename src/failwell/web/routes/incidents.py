@@ -1,18 +1,24 @@
 """Incidents: list and search, pages, writing, editing and publishing postmortems, the
 JSON API and the live blameless-language check."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import FastAPI, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from failwell.errors import FailwellError, PublishBlockedError
 from failwell.kb.blameless import lint
 from failwell.kb.postmortem import TEMPLATE, Postmortem, from_markdown
 from failwell.kb.store import Filters, KnowledgeBase
+from failwell.limits import MAX_DOCUMENT_CHARS, MAX_QUERY_CHARS
+from failwell.web.bodies import LintBody, PostmortemBody, PublishBody
+from failwell.web.bounded import ClientGone, run_cpu
 from failwell.web.filters import Many, choices, filters_from
 from failwell.web.site import Site
 from failwell.workflows import add_incident, review_incident
+
+Markdown = Annotated[str, Form(max_length=MAX_DOCUMENT_CHARS)]
+Q = Annotated[str, Query(max_length=MAX_QUERY_CHARS)]
 
 
 def add_routes(r: FastAPI, site: Site) -> None:
@@ -34,7 +40,7 @@ def add_routes(r: FastAPI, site: Site) -> None:
     # -- pages -----------------------------------------------------------------------------
 
     @r.get("/incidents", response_class=HTMLResponse, include_in_schema=False)
-    def incident_list(request: Request, user: Viewer, q: str = "", severity: Many = [],  # noqa: B006
+    def incident_list(request: Request, user: Viewer, q: Q = "", severity: Many = [],  # noqa: B006
                       pattern: Many = [], failure_mode: Many = [],  # noqa: B006
                       status: Many = []):  # noqa: B006
         filters = filters_from(severity=severity, pattern=pattern, failure_mode=failure_mode,
@@ -51,7 +57,7 @@ def add_routes(r: FastAPI, site: Site) -> None:
                                                   title="One line saying what failed"))
 
     @r.post("/incidents/new", include_in_schema=False)
-    def new_incident(request: Request, user: Contributor, markdown: Annotated[str, Form()]):
+    def new_incident(request: Request, user: Contributor, markdown: Markdown):
         markdown = markdown.replace("\r\n", "\n")  # forms send CRLF; files here use LF
         try:
             pm = parse(markdown)
@@ -69,8 +75,7 @@ def add_routes(r: FastAPI, site: Site) -> None:
                          action=f"/incidents/{slug}/edit")
 
     @r.post("/incidents/{slug}/edit", include_in_schema=False)
-    def edit_incident(request: Request, slug: str, user: Contributor,
-                      markdown: Annotated[str, Form()]):
+    def edit_incident(request: Request, slug: str, user: Contributor, markdown: Markdown):
         markdown = markdown.replace("\r\n", "\n")
         kb.get(slug)  # 404 before anything else
         try:
@@ -101,14 +106,8 @@ def add_routes(r: FastAPI, site: Site) -> None:
 
     # -- JSON API --------------------------------------------------------------------------
 
-    def markdown_of(body: dict[str, Any]) -> str:
-        markdown = body.get("markdown")
-        if not isinstance(markdown, str) or not markdown.strip():
-            raise FailwellError('send {"markdown": "<the postmortem>"}.')
-        return markdown
-
     @r.get("/api/incidents")
-    def api_incidents(user: Viewer, q: str = "", limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    def api_incidents(user: Viewer, q: Q = "", limit: Annotated[int, Query(ge=1, le=200)] = 20,
                       severity: Many = [], pattern: Many = [],  # noqa: B006
                       failure_mode: Many = [], status: Many = []):  # noqa: B006
         """Incidents, newest first, or the best matches for ``q``; filters by severity,
@@ -123,42 +122,42 @@ def add_routes(r: FastAPI, site: Site) -> None:
         return kb.get(slug).to_dict()
 
     @r.post("/api/incidents", status_code=201)
-    def api_add_incident(body: dict[str, Any], user: Contributor):
+    def api_add_incident(body: PostmortemBody, user: Contributor):
         """Store a postmortem given as ``{"markdown": ...}`` (the file format of
         ``failwell incident template``); answers as ``failwell incident new --format json``
         does: blame flags, suggested tags, related incidents with the recurrence warning."""
-        markdown = markdown_of(body)
+        markdown = body.markdown
         pm = parse(markdown, source="upload")
         recorded = add_incident(kb, pm, markdown, source="web", audit=audit(
             user, "incident.add", {"id": pm.id, "title": pm.title}))
         return recorded.to_dict() | {"created_by": user.username}
 
     @r.put("/api/incidents/{slug}")
-    def api_update_incident(slug: str, body: dict[str, Any], user: Contributor):
+    def api_update_incident(slug: str, body: PostmortemBody, user: Contributor):
         """Replace a postmortem with a new version of itself (same id)."""
-        markdown = markdown_of(body)
+        markdown = body.markdown
         kb.update(parse(markdown, source="upload", keep_id=slug), markdown=markdown,
                   audit=audit(user, "incident.edit", {"id": slug}))
         return {"id": slug, "updated_by": user.username}
 
     @r.post("/api/incidents/{slug}/publish")
     def api_publish_incident(slug: str, user: Contributor,
-                             body: dict[str, Any] | None = None):
+                             body: PublishBody | None = None):
         """Publish after the blameless-language check (409 with the flags while any are
         open), or over them with ``{"override_reason": "..."}``, which is kept."""
-        reason = (body or {}).get("override_reason")
-        if reason is not None and not isinstance(reason, str):
-            raise FailwellError('"override_reason" must be text.')
+        reason = body.override_reason if body else None
         return {"id": slug, "published_by": user.username,
                 "overridden_flags": publish(slug, user, reason)}
 
     @r.post("/api/lint")
-    def api_lint(body: dict[str, Any], user: Viewer):
-        """Blame-framing flags for a draft, for the live check while typing."""
-        text = body.get("text")
-        if not isinstance(text, str):
-            raise FailwellError('send {"text": "<the draft>"}.')
-        return {"flags": [f.to_dict() for f in lint(text)]}
+    async def api_lint(request: Request, body: LintBody, user: Viewer):
+        """Blame-framing flags for a draft, for the live check while typing (the check
+        stops when the client disconnects)."""
+        try:
+            flags = await run_cpu(request, lint, body.text)
+        except ClientGone:
+            return Response(status_code=499)  # nobody is listening; nginx's "client closed"
+        return {"flags": [f.to_dict() for f in flags]}
 
 
 

@@ -9,23 +9,20 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from failwell.errors import FailwellError, NotFoundError
 from failwell.governance.evidence import KINDS
 from failwell.governance.project import TEMPLATE
+from failwell.limits import MAX_DOCUMENT_CHARS, MAX_ID_CHARS, MAX_TEXT_CHARS
 from failwell.web.accounts import User
+from failwell.web.bodies import ConditionBody, DbId, EvidenceBody, ProjectBody, ReviewBody
 from failwell.web.site import Site
 
 RECORDABLE = [kind for kind, spec in KINDS.items() if spec.recorded]
+Short = Annotated[str, Form(max_length=MAX_ID_CHARS)]
+Long = Annotated[str, Form(max_length=MAX_TEXT_CHARS)]
 
 
 def _lines(value: Any) -> list[str]:
     """Reviewers or conditions: one per line in a form, a list in JSON."""
     items = value.splitlines() if isinstance(value, str) else list(value or [])
     return [str(v).strip() for v in items if str(v).strip()]
-
-
-def _text(body: dict[str, Any], key: str) -> str:
-    value = body.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise FailwellError(f'send {{"{key}": "..."}} (text).')
-    return value
 
 
 def add_routes(r: FastAPI, site: Site) -> None:
@@ -75,7 +72,8 @@ def add_routes(r: FastAPI, site: Site) -> None:
         return site.page(request, "project_new.html", user, text=TEMPLATE)
 
     @r.post("/projects/new", include_in_schema=False)
-    def new_project(request: Request, user: Contributor, text: Annotated[str, Form()]):
+    def new_project(request: Request, user: Contributor,
+                    text: Annotated[str, Form(max_length=MAX_DOCUMENT_CHARS)]):
         text = text.replace("\r\n", "\n")
         try:
             project = gov.add_project(text, source="the form", by=user.username)
@@ -90,22 +88,19 @@ def add_routes(r: FastAPI, site: Site) -> None:
 
     @r.post("/projects/{slug}/review", include_in_schema=False)
     def review_form(request: Request, slug: str, user: Reviewer,
-                    gate: Annotated[str, Form()], decision: Annotated[str, Form()],
-                    rationale: Annotated[str, Form()] = "",
-                    reviewers: Annotated[str, Form()] = "",
-                    conditions: Annotated[str, Form()] = "",
-                    override_reason: Annotated[str, Form()] = ""):
+                    gate: Short, decision: Short, rationale: Long = "",
+                    reviewers: Long = "", conditions: Long = "", override_reason: Long = ""):
         return on_project_page(request, slug, user, lambda: review(
             slug, user, gate, decision, rationale, reviewers, conditions, override_reason))
 
     @r.post("/projects/{slug}/evidence", include_in_schema=False)
     def evidence_form(request: Request, slug: str, user: Contributor,
-                      kind: Annotated[str, Form()], note: Annotated[str, Form()] = ""):
+                      kind: Short, note: Long = ""):
         return on_project_page(request, slug, user, lambda: evidence(slug, user, kind, note))
 
     @r.post("/projects/{slug}/conditions/{condition_id}", include_in_schema=False)
-    def condition_form(request: Request, slug: str, condition_id: int, user: Reviewer,
-                       status: Annotated[str, Form()] = "done"):
+    def condition_form(request: Request, slug: str, condition_id: DbId, user: Reviewer,
+                       status: Short = "done"):
         return on_project_page(request, slug, user, lambda: gov.close_condition(
             slug, condition_id, status, by=user.username))
 
@@ -117,10 +112,10 @@ def add_routes(r: FastAPI, site: Site) -> None:
         return {"projects": site.json_rows(gov.projects())}
 
     @r.post("/api/projects", status_code=201)
-    def api_add_project(body: dict[str, Any], user: Contributor):
+    def api_add_project(body: ProjectBody, user: Contributor):
         """Register a project given as ``{"yaml": ...}`` (the file of ``failwell project
         new --from``); vague success criteria are refused with the reason."""
-        project = gov.add_project(_text(body, "yaml"), source="the request", by=user.username)
+        project = gov.add_project(body.yaml, source="the request", by=user.username)
         return {"id": project.id, "created_by": user.username}
 
     @r.get("/api/projects/{slug}")
@@ -130,26 +125,24 @@ def add_routes(r: FastAPI, site: Site) -> None:
         return gov.status(slug).to_dict()
 
     @r.post("/api/projects/{slug}/reviews", status_code=201)
-    def api_review(slug: str, body: dict[str, Any], user: Reviewer):
+    def api_review(slug: str, body: ReviewBody, user: Reviewer):
         """Record a gate decision: ``{"gate", "decision", "rationale", "reviewers": [...],
         "conditions": [...], "override_reason"}``."""
-        return review(slug, user, str(body.get("gate", "")), str(body.get("decision", "")),
-                      str(body.get("rationale", "")), body.get("reviewers"),
-                      body.get("conditions"), body.get("override_reason")).to_dict()
+        return review(slug, user, body.gate, body.decision, body.rationale, body.reviewers,
+                      body.conditions, body.override_reason).to_dict()
 
     @r.post("/api/projects/{slug}/evidence", status_code=201)
-    def api_evidence(slug: str, body: dict[str, Any], user: Contributor):
+    def api_evidence(slug: str, body: EvidenceBody, user: Contributor):
         """Record evidence only people can give (the end users' sign-off):
         ``{"kind": "end-user-signoff", "note": "what was done, by whom, where it is kept"}``."""
-        evidence(slug, user, _text(body, "kind"), _text(body, "note"))
+        evidence(slug, user, body.kind, body.note)
         return gov.status(slug, with_lessons=False).to_dict()
 
     @r.post("/api/projects/{slug}/conditions/{condition_id}")
-    def api_condition(slug: str, condition_id: int, body: dict[str, Any], user: Reviewer):
+    def api_condition(slug: str, condition_id: DbId, body: ConditionBody, user: Reviewer):
         """Close (or reopen) a condition of a go-with-conditions decision:
         ``{"status": "done" | "wont-do" | "open"}``."""
-        gov.close_condition(slug, condition_id, str(body.get("status", "done")),
-                            by=user.username)
+        gov.close_condition(slug, condition_id, body.status, by=user.username)
         return gov.status(slug, with_lessons=False).to_dict()
 
     @r.get("/api/projects/{slug}/audit")
