@@ -87,3 +87,9 @@ def test_compare_scan_results_through_cli(tmp_path):
                                    "--tolerance", "0.5"])
     assert res.exit_code == 0 and "No findings" in res.output
     assert "0.5 (absolute, in the metric's own units)" in " ".join(res.output.split())
+
+
+def test_a_json_list_is_refused(tmp_path):
+    a, b = _files(tmp_path, [1, 2], {"ctr": 0.1, "retention_30d": 0.4})
+    with pytest.raises(InputError, match="expected a JSON object"):
+        compare(a, b, proxy="ctr", guardrails=["retention_30d"])

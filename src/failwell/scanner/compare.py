@@ -59,6 +59,9 @@ def load_metrics(source: str | Path | dict | ScanResult) -> dict[str, float]:
             data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise InputError(f"{path} is not valid JSON ({exc.msg}, line {exc.lineno}).") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{source}: expected a JSON object (a scan result, or metric names "
+                         "to numbers), not a list or a single value.")
     if isinstance(data.get("metrics"), dict):  # a scan result, or {"metrics": {...}}
         data = data["metrics"]
     metrics = {k: float(v) for k, v in data.items()

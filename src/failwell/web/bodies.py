@@ -113,6 +113,22 @@ class ConditionBody(Body):
     status: Id = "done"
 
 
+class TokenBody(Body):
+    name: text(MAX_NAME_CHARS, required=True)
+    scopes: list[Name] = Field(min_length=1, max_length=10)
+
+
+class UserBody(Body):
+    username: text(MAX_NAME_CHARS, required=True)
+    password: text(MAX_NAME_CHARS, required=True)
+    role: Name = "viewer"
+
+
+class UserChangeBody(Body):
+    role: Name | None = None
+    disabled: Annotated[bool, Strict()] | None = None
+
+
 # -- the scan result ---------------------------------------------------------------------
 
 FailureModeId = Literal[tuple(load_catalog().failure_modes)]  # the catalog's, nothing else

@@ -4,11 +4,13 @@ admins, the users and their roles. Sessions only: an API token cannot manage tok
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Form, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from failwell.errors import FailwellError
+from failwell.limits import MAX_NAME_CHARS
 from failwell.web.accounts import ROLES, SCOPES, User
-from failwell.web.bodies import DbId
+from failwell.web.bodies import DbId, TokenBody, UserBody, UserChangeBody
 from failwell.web.site import Site
 
 
@@ -96,14 +98,10 @@ def add_routes(r: FastAPI, site: Site) -> None:
         return {"tokens": site.json_rows(accounts.tokens(user.username))}
 
     @r.post("/api/account/tokens", status_code=201)
-    def api_issue(body: dict[str, Any], user: Member):
+    def api_issue(body: TokenBody, user: Member):
         """Issue a token for yourself: ``{"name": "ci-main", "scopes": ["scans"]}``. The
         secret is in this answer only."""
-        scopes = body.get("scopes")
-        if not isinstance(scopes, list):
-            raise FailwellError('send {"name": "...", "scopes": ["read", ...]}.')
-        return {"name": str(body.get("name", "")).strip(),
-                "token": issue(user, str(body.get("name", "")), [str(s) for s in scopes])}
+        return {"name": body.name.strip(), "token": issue(user, body.name, body.scopes)}
 
     @r.post("/api/account/tokens/{token_id}/revoke")
     def api_revoke(token_id: DbId, user: Member):
@@ -117,17 +115,14 @@ def add_routes(r: FastAPI, site: Site) -> None:
         return {"users": site.json_rows(accounts.user_rows())}
 
     @r.post("/api/users", status_code=201)
-    def api_add_user(body: dict[str, Any], user: Admin):
+    def api_add_user(body: UserBody, user: Admin):
         """Add an account (admins): ``{"username", "password", "role"}``."""
-        add_user(user, str(body.get("username", "")).strip(), str(body.get("password", "")),
-                 str(body.get("role", "viewer")))
-        return {"username": str(body.get("username", "")).strip()}
+        add_user(user, body.username.strip(), body.password, body.role)
+        return {"username": body.username.strip()}
 
     @r.post("/api/users/{username}")
-    def api_change_user(username: str, body: dict[str, Any], user: Admin):
+    def api_change_user(username: Annotated[str, PathParam(max_length=MAX_NAME_CHARS)],
+                        body: UserChangeBody, user: Admin):
         """Change an account's role or disable it (admins): ``{"role"}``, ``{"disabled"}``."""
-        disabled = body.get("disabled")
-        if disabled is not None and not isinstance(disabled, bool):
-            raise FailwellError('"disabled" is true or false.')
-        change_user(user, username, body.get("role"), disabled)
+        change_user(user, username, body.role, body.disabled)
         return {"username": username}
