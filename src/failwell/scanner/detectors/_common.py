@@ -78,10 +78,14 @@ def cross_fit_proba(x: np.ndarray, categorical: np.ndarray, y: np.ndarray, folds
     p = np.full(len(y), float(y.mean()))
     for f in np.unique(folds):
         train = folds != f
-        if y[train].min() == y[train].max() or x.shape[1] == 0:
+        # a column with no value in this fold carries nothing (and scikit-learn 1.9's
+        # binning fails on it)
+        seen = ~np.isnan(x[train]).all(axis=0)
+        if y[train].min() == y[train].max() or not seen.any():
             continue
         model = HistGradientBoostingClassifier(
             max_iter=100, max_leaf_nodes=15, early_stopping=False, random_state=seed,
-            categorical_features=categorical if categorical.any() else None)
-        p[~train] = model.fit(x[train], y[train]).predict_proba(x[~train])[:, 1]
+            categorical_features=categorical[seen] if categorical[seen].any() else None)
+        p[~train] = model.fit(x[train][:, seen], y[train]).predict_proba(
+            x[~train][:, seen])[:, 1]
     return p
