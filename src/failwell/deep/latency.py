@@ -53,7 +53,7 @@ def time_calls(predict: Callable[[np.ndarray], object], x: np.ndarray, *,
         times.append(1000 * (time.perf_counter() - t0))
     row = _percentiles(times)
     return {"batch_size": batch_size, **row, "per_input_ms": row["p50_ms"] / batch_size,
-            "calls": repeats, "times": times}
+            "calls": repeats}
 
 
 NOISE_RATIO = 2.0  # reference workload p95 / p50 above this: the machine sets the tail
@@ -107,7 +107,6 @@ def judge_budget(predict: Callable[[np.ndarray], object], x: np.ndarray, *, budg
     row.update(_percentiles(times), calls=len(times), p95_interval_ms=[lo, hi],
                reference_p50_ms=ref_p50, reference_p95_ms=ref_p95, noise_ratio=noise)
     row["per_input_ms"] = row["p50_ms"] / batch_size
-    row.pop("times")
     row.update(zip(("verdict", "reason"), _verdict(row, times, budget_ms), strict=True))
     return row
 
@@ -291,9 +290,8 @@ def _onnx_quantized(clf: Any, x: np.ndarray, y: np.ndarray | None, *, batch_size
 
 
 def _side_by_side(clf, quantized, x, y, batch_size: int, repeats: int) -> dict[str, Any]:
-    before = _without_times(time_calls(clf.predict, x, batch_size=batch_size, repeats=repeats))
-    after = _without_times(time_calls(quantized.predict, x, batch_size=batch_size,
-                                      repeats=repeats))
+    before = time_calls(clf.predict, x, batch_size=batch_size, repeats=repeats)
+    after = time_calls(quantized.predict, x, batch_size=batch_size, repeats=repeats)
     out = {"status": "ran", "batch_size": batch_size, "original_p95_ms": before["p95_ms"],
            "p95_ms": after["p95_ms"], "speedup": before["p50_ms"] / after["p50_ms"]}
     if y is not None:
@@ -322,8 +320,8 @@ def latency_check(clf: Any, x: np.ndarray, y: np.ndarray | None = None, *,
     first = judge_budget(clf.predict, x, budget_ms=budget_ms, batch_size=sizes[0],
                          warmup=warmup, repeats=repeats) if budget_ms is not None else None
     rows = [first] if first else []
-    rows += [_without_times(time_calls(clf.predict, x, batch_size=b, warmup=warmup,
-                                       repeats=repeats)) for b in sizes[len(rows):]]
+    rows += [time_calls(clf.predict, x, batch_size=b, warmup=warmup, repeats=repeats)
+             for b in sizes[len(rows):]]
     started = cold_start(clf, x, spec=spec, trust=trust,
                          integer_inputs=getattr(clf, "integer_inputs", False)) if cold \
         else {"status": "skipped", "reason": "not asked for"}
@@ -343,7 +341,3 @@ def latency_check(clf: Any, x: np.ndarray, y: np.ndarray | None = None, *,
         result.config = {"verdict": first["verdict"], "note": first["reason"]}
     return result
 
-
-def _without_times(row: dict[str, Any]) -> dict[str, Any]:
-    row.pop("times", None)
-    return row
