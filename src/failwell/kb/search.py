@@ -13,6 +13,7 @@ Filters (pattern, failure mode, severity, project, dates...) apply to every mode
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -167,16 +168,24 @@ def _state(kb: KnowledgeBase, conn) -> tuple[int, str]:
 
 
 class VectorIndex:
-    """All incident vectors as one matrix, for brute-force cosine search. A half-precision
-    copy scores every row (100k x 384 in 4 ms, against 12 ms in float32: the product is
-    bound by memory); the head of that ranking is then re-scored exactly in float32, so
-    results equal a float32 search (half precision moves scores by under 0.0005)."""
+    """All incident vectors as one matrix, for brute-force cosine search.
+
+    Large indexes (``TORCH_FROM`` rows and up, when torch is installed) score every row
+    with a half-precision copy on torch (100k x 384 in 4 ms, against 12 ms in float32: the
+    product is bound by memory), then re-score the head of that ranking exactly in float32,
+    so results equal a float32 search (half precision moves scores by under 0.0005).
+    Smaller ones stay in numpy float32: importing torch costs a fresh process about a
+    second, more than brute force over tens of thousands of rows."""
+
+    TORCH_FROM = 20_000
 
     def __init__(self, ids: np.ndarray, matrix: np.ndarray, state: tuple):
-        import torch
-
         self.ids, self.matrix, self.state = ids, matrix, state
-        self.coarse = torch.from_numpy(matrix).half()
+        self.coarse = None
+        if len(ids) >= self.TORCH_FROM and importlib.util.find_spec("torch") is not None:
+            import torch
+
+            self.coarse = torch.from_numpy(matrix).half()
 
     @classmethod
     def load(cls, kb: KnowledgeBase, state: tuple) -> VectorIndex:
@@ -191,15 +200,20 @@ class VectorIndex:
         return cls(ids, matrix.reshape(len(rows), DIM), state)
 
     def _exact(self, rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
-        """On torch's threads, not numpy's: numpy's BLAS threads spinning beside torch's
-        made the next query's embedding 5-10x slower (p95 110 ms against 12 ms)."""
+        """On torch's threads when torch holds the index, not numpy's: numpy's BLAS threads
+        spinning beside torch's made the next query's embedding 5-10x slower (p95 110 ms
+        against 12 ms)."""
+        if self.coarse is None:
+            return self.matrix[rows] @ vector
         import torch
 
         with torch.inference_mode():
             return (torch.from_numpy(self.matrix[rows]) @ torch.from_numpy(vector)).numpy()
 
     def scores(self, vector: np.ndarray) -> np.ndarray:
-        """Approximate cosine similarity of every row (half precision)."""
+        """Cosine similarity of every row (approximate: half precision, on torch)."""
+        if self.coarse is None:
+            return self.matrix @ vector
         import torch
 
         with torch.inference_mode():
