@@ -70,16 +70,25 @@ def auc(y: np.ndarray, scores: np.ndarray) -> float:
 
 
 def cramers_v(a: np.ndarray, b: np.ndarray) -> float:
-    """Bias-corrected Cramér's V between two integer-coded variables (Bergsma 2013)."""
-    ka, kb = a.max() + 1, b.max() + 1
-    table = np.bincount(a * kb + b, minlength=ka * kb).reshape(ka, kb).astype(float)
-    table = table[table.sum(1) > 0][:, table.sum(0) > 0]
-    n = table.sum()
-    r, k = table.shape
-    if n == 0 or min(r, k) < 2:
+    """Bias-corrected Cramér's V between two integer-coded variables (Bergsma 2013).
+
+    chi-squared from the occupied cells only (sum of O^2/E, minus n), so two columns with
+    thousands of values each (names, case numbers) cost the rows, not a dense table of
+    their product.
+    """
+    a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    n = len(a)
+    if n < 2:
         return 0.0
-    expected = table.sum(1, keepdims=True) * table.sum(0, keepdims=True) / n
-    phi2 = ((table - expected) ** 2 / expected).sum() / n
+    _, a = np.unique(a, return_inverse=True)
+    _, b = np.unique(b, return_inverse=True)
+    r, k = int(a.max()) + 1, int(b.max()) + 1
+    if min(r, k) < 2:
+        return 0.0
+    cells, observed = np.unique(a * k + b, return_counts=True)
+    rows, cols = np.bincount(a, minlength=r), np.bincount(b, minlength=k)
+    phi2 = float((observed.astype(float) ** 2 / (rows[cells // k] * cols[cells % k])).sum()
+                 - 1.0)
     phi2c = max(0.0, phi2 - (k - 1) * (r - 1) / (n - 1))
     rc, kc = r - (r - 1) ** 2 / (n - 1), k - (k - 1) ** 2 / (n - 1)
     denom = min(rc - 1, kc - 1)

@@ -85,17 +85,23 @@ def others_auc(frame: pd.DataFrame, y: np.ndarray, columns: list[str], seed: int
 
 
 def within_class_association(frame: pd.DataFrame, y: np.ndarray, col: str,
-                             others: list[str]) -> tuple[float, str | None]:
+                             others: list[str], memo: dict | None = None
+                             ) -> tuple[float, str | None]:
     """Strongest association of ``col`` with any other column *within* a class.
 
     A marker attached by the capture process depends on the label and little else, so it is
     isolated once the class is fixed; a real measurement moves with its neighbours.
+    ``memo`` keeps each column's codes across the candidates of one scan.
     """
     from failwell.scanner.detectors.proxies import binned_codes
 
+    memo = {} if memo is None else memo
+    for c in (col, *others):
+        if c not in memo:
+            memo[c] = binned_codes(frame[c])
     best, which = 0.0, None
-    a_all = binned_codes(frame[col])
-    coded = {c: binned_codes(frame[c]) for c in others}
+    a_all = memo[col]
+    coded = {c: memo[c] for c in others}
     for cls in (0, 1):
         rows = y == cls
         if rows.sum() < 50:
@@ -155,9 +161,10 @@ class SpuriousCorrelationDetector:
             if top and share[top] >= self.carry_share and top not in candidates:
                 candidates.append(top)
         reported = set(declared)
+        codes: dict[str, np.ndarray] = {}  # binned columns, shared by the candidates
         for col in candidates:
             judged = self._judge(ctx, frame, y, col, columns, single, drops, share, metric,
-                                 base_value)
+                                 base_value, codes)
             if judged:
                 findings.append(judged)
                 reported.add(col)
@@ -174,7 +181,7 @@ class SpuriousCorrelationDetector:
         return findings
 
     def _judge(self, ctx, frame, y, col, columns, single, drops, share, metric,
-               base_value) -> Finding | None:
+               base_value, codes) -> Finding | None:
         """One candidate column: an undeclared shortcut, leakage, or nothing."""
         if single[col] < self.min_single_auc:
             return None  # cannot be beyond the others: skip the surrogate
@@ -186,7 +193,7 @@ class SpuriousCorrelationDetector:
         skill = base_value - 0.5 if metric == "auc" else 0.0
         carries = bool(drops) and (share.get(col, 0.0) >= self.carry_share
                                    or (skill > 0 and drops.get(col, 0.0) >= 0.5 * skill))
-        isolation, neighbour = within_class_association(frame, y, col, rest)
+        isolation, neighbour = within_class_association(frame, y, col, rest, codes)
         facts = {"single_feature_auc": single[col], "others_auc": others,
                  "beyond_others": single[col] - others, "provenance": reasons,
                  "within_class_association": isolation, "closest_column": neighbour}
