@@ -23,6 +23,7 @@ COMMANDS = [
     ("demo", "scan", "demo", False),
     ("deep", "deep", "deep_app", True),
     ("llm", "llm", "llm_app", True),
+    ("loop", "loops", "loop_app", True),
     ("user", "web", "user_app", True),
     ("token", "web", "token_app", True),
     ("serve", "web", "serve", False),

@@ -54,6 +54,8 @@ def plots_for(result: ScanResult) -> dict[str, list[str]]:
         add("robustness", robustness_curve, result.diagnostics["robustness_curve"])
     if result.diagnostics.get("corruptions"):
         add("corruptions", corruption_curves, result.diagnostics["corruptions"])
+    if result.diagnostics.get("loop_windows"):
+        add("loop", loop_windows, result.diagnostics["loop_windows"])
     return out
 
 
@@ -129,4 +131,25 @@ def corruption_curves(plt, table: dict) -> str:
     ax.set_title(f"mean corruption error {table['mce']:.1%} "
                  f"(clean error {1 - table['clean_accuracy']:.1%})", fontsize=9)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return _svg(plt, fig)
+
+
+def loop_windows(plt, rows: list[dict]) -> str:
+    """Exposure Gini, the top items' share and the reward rate per time window, for the log
+    and its reference: concentration that climbs while the proxy stays flat is the loop."""
+    fig, axes = plt.subplots(1, 3, figsize=(9, 2.8))
+    for role, style in (("logs", "o-"), ("reference", "s--")):
+        mine = [r for r in rows if r.get("log") == role]
+        if not mine:
+            continue
+        x = list(range(len(mine)))
+        for ax, key in zip(axes, ("gini", "top_share", "reward_rate"), strict=True):
+            ax.plot(x, [_finite(r.get(key)) for r in mine], style, label=role, markersize=3)
+    for ax, title in zip(axes, ("exposure Gini", "top items' share", "reward rate (proxy)"),
+                         strict=True):
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("window")
+    axes[0].set_ylim(0, 1)
+    axes[0].legend(fontsize=7, frameon=False)
+    fig.tight_layout()
     return _svg(plt, fig)

@@ -1,0 +1,118 @@
+"""`failwell loop`: feedback loops in recommenders (audit, simulate, off-policy estimates)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from failwell.cli.common import (
+    EXIT_USAGE,
+    FailOn,
+    KbProject,
+    RecordDatabaseUrl,
+    RecordInKb,
+    ReportFmt,
+    ReportOutput,
+    Upload,
+    boundary,
+    check_project,
+    err,
+    finish,
+    narrow_table,
+)
+
+loop_app = typer.Typer(help="Feedback loops in recommenders: audit logs, simulate retraining, "
+                            "estimate a new policy off-policy.", no_args_is_help=True)
+
+Column = Annotated[str | None, typer.Option()]
+
+
+@loop_app.command("audit")
+@boundary
+def loop_audit(
+    logs: Annotated[Path, typer.Argument(help="Impression log, CSV or Parquet.")],
+    item: Annotated[str, typer.Option(help="Column of the item shown.")],
+    reward: Annotated[str, typer.Option(help="Column of the reward the system optimizes "
+                                             "(click, purchase...): the proxy.")],
+    time: Annotated[str | None, typer.Option(
+        help="Column of when it was shown (ISO 8601 or epoch seconds): trends and "
+             "rich-get-richer need it.")] = None,
+    propensity: Annotated[str | None, typer.Option(
+        help="Column of the logging policy's probability of showing the item.")] = None,
+    user: Annotated[str | None, typer.Option(help="Column of the user.")] = None,
+    guardrail: Annotated[list[str], typer.Option(
+        help="Column that must not fall, COLUMN[:higher|lower] (which is better; "
+             "repeatable).")] = [],  # noqa: B006
+    reference: Annotated[Path | None, typer.Option(
+        help="A reference log with the same columns: an exploration or random slice that "
+             "ran at the same time.")] = None,
+    windows: Annotated[int | None, typer.Option(
+        min=2, max=1000, help="Time windows (default: days when the log spans 4-31 of "
+                              "them, else 10).")] = None,
+    margin: Annotated[float, typer.Option(
+        min=0.001, max=0.999, help="Gini difference that counts as concentration.")] = 0.1,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    fmt: ReportFmt = "terminal",
+    output: ReportOutput = None,
+    fail_on: FailOn = "medium",
+    kb: RecordInKb = False,
+    db: RecordDatabaseUrl = None,
+    project: KbProject = None,
+    upload: Upload = None,
+) -> None:
+    """Exposure concentration, its trend, rich-get-richer and the proxy, against a
+    reference log; a finding when exposure concentrates and the proxy does not pay for it
+    (or a guardrail falls). Exit 2 when the logs cannot tell."""
+    from failwell.loops.audit import audit
+
+    check_project(project, kb, db)
+    result_audit = audit(logs, item=item, reward=reward, time=time, propensity=propensity,
+                         user=user, guardrails=guardrail, reference=reference,
+                         windows=windows, margin=margin, seed=seed)
+    if fmt == "terminal" and output is None:
+        Console().print(figures_table(result_audit))
+    finish(result_audit.to_result(), fmt, output, f"failwell loop audit of {logs.name}",
+           fail_on, kb=kb, db=db, project=project, upload=upload)
+    if result_audit.verdict == "inconclusive":
+        err.print("[yellow]Inconclusive:[/] " + "; ".join(result_audit.reasons) + ".",
+                  highlight=False)
+        raise typer.Exit(EXIT_USAGE)
+
+
+def figures_table(result):
+    """The figures side by side: the log, the reference, and the change."""
+    ref = result.reference
+    rows = []
+
+    def row(label, fn, fmt="{:.3f}"):
+        values = [fn(result.logs)] + ([fn(ref)] if ref else [])
+        rows.append([label, *("n/a" if v is None else fmt.format(v) for v in values)])
+
+    row("impressions", lambda s: s["concentration"]["impressions"], "{:,}")
+    row("items shown / catalog", lambda s: f"{s['items_shown']}/{s['catalog_items']}", "{}")
+    row("exposure Gini", lambda s: s["concentration"]["gini"])
+    row("Gini of even exposure", lambda s: s["uniform_gini"])
+    row("entropy (normalised)", lambda s: s["concentration"]["entropy"])
+    row("coverage", lambda s: s["concentration"]["coverage"], "{:.1%}")
+    row(f"top {result.logs['concentration']['top_items']} items' share",
+        lambda s: s["concentration"]["top_share"], "{:.1%}")
+    row("rich-get-richer slope", lambda s: _interval(s.get("rich_get_richer"),
+                                                      "coefficient"), "{}")
+    row("reward rate (proxy)", lambda s: _interval(s["proxy"], "mean", "{:.4f}"), "{}")
+    for name in result.logs["guardrails"]:
+        row(f"guardrail {name}", lambda s, n=name: _interval(s["guardrails"][n], "mean",
+                                                             "{:.4g}"), "{}")
+    heads = ["figure", "logs"] + (["reference"] if ref else [])
+    return narrow_table(*heads, rows=rows, whole=("figure",),
+                        title=f"loop audit: {result.verdict}",
+                        caption="; ".join(result.reasons))
+
+
+def _interval(d, key, fmt="{:.2f}"):
+    if not d:
+        return None
+    low, high = d.get("low"), d.get("high")
+    return f"{fmt.format(d[key])} [{fmt.format(low)}, {fmt.format(high)}]"
