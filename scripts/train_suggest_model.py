@@ -90,7 +90,8 @@ def main() -> None:
                                                           labels.reshape(-1))
     data = classify.DATA
     np.savez_compressed(data / "suggest_examples.npz", vectors=stacked.astype(np.float16),
-                        owner=owner, labels=labels)
+                        owner=owner, labels=labels,
+                        tags=np.array([t for _, t, _ in classify.tags()]))
     (data / "suggest_model.json").write_text(json.dumps({
         "about": "tag scorer over classify.FEATURES; scripts/train_suggest_model.py",
         "features": list(classify.FEATURES), "tags": [t for _, t, _ in classify.tags()],

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import typer.main
 import typer.testing
@@ -95,6 +96,13 @@ TABLE: dict[str, tuple[list[T], list[list[str]]]] = {
           "--guardrail", "data.duplicate_share", "--format", "json",
           "--output", "OUT:compare.json"),
     ], [["--tolerance", "-1"], ["--fail-on", "severe"]]),
+    "loop audit": ([
+        t("loop", "audit", "IN:logs.csv", "--item", "sku", "--reward", "clicked", "--time",
+          "ts", "--propensity", "pscore", "--reference", "IN:explore.csv", "--guardrail",
+          "returned:lower", "--kb", "--project", PROJECT, "--format", "json",
+          "--output", "OUT:loop.json", "--fail-on", "critical"),
+    ], [["--windows", "1"], ["--margin", "2"], ["--guardrail", "returned:sideways"],
+        ["--fail-on", "severe"], ["--item", "no_such_column"]]),
     "detectors": ([t("detectors")], []),
     "catalog": ([t("catalog")], []),
     "demo": ([
@@ -380,6 +388,8 @@ def world(tmp_path_factory):
         {"contexts": ["Zürich is in Switzerland."], "split": "test",
          "claims": [{"text": "Zürich is in Switzerland.", "label": "supported"}]},
         ensure_ascii=False) + "\n"
+    good["logs.csv"], good["explore.csv"] = (_impressions(rng, 3000, share=0.6),
+                                             _impressions(rng, 3000, share=0.0))
     good["hf-model"] = good["nli-model"] = None  # no model folder here: bad kinds only
     compas = SHARED / "compas" / "compas-scores-two-years.csv"
     good["compas.csv"] = compas if compas.is_file() else None
@@ -389,7 +399,7 @@ def world(tmp_path_factory):
         good[name] = "OUTDIR"
     for name in ("report.json", "compare.json", "deep.json", "reversal.json",
                  "sycophancy.json", "grounding.json", "export.json", "export.csv",
-                 "card.md", "datasheet.md", "cache.sqlite"):
+                 "card.md", "datasheet.md", "cache.sqlite", "loop.json"):
         good[name] = "OUT"
 
     library = (REPO / "src" / "failwell" / "kb" / "library" / f"{ID}.md").read_text("utf-8")
@@ -457,6 +467,16 @@ def _exported_model(folder: Path) -> bytes:
 
 BINARY = bytes(range(256)) * 16  # NUL bytes and invalid UTF-8
 LATIN = "Résumé du problème: le café était fermé.\n"
+
+
+def _impressions(rng, n: int, *, share: float) -> str:
+    """A small impression log: ``share`` of it on 3 of 40 items, the rest even."""
+    item = np.where(rng.random(n) < share, rng.integers(0, 3, n), rng.integers(0, 40, n))
+    return pd.DataFrame({
+        "ts": pd.Timestamp("2026-05-01") + pd.to_timedelta(rng.integers(0, 6 * 86400, n),
+                                                           unit="s"),
+        "sku": [f"item-{i}" for i in item], "clicked": (rng.random(n) < 0.05).astype(int),
+        "pscore": 0.025, "returned": (rng.random(n) < 0.02).astype(int)}).to_csv(index=False)
 
 
 def _make_good(path: Path, content) -> None:

@@ -159,7 +159,14 @@ class Examples:
 def shipped_examples() -> Examples:
     with np.load(DATA / "suggest_examples.npz") as data:
         vectors = data["vectors"].astype(np.float32)
-        owner, labels = data["owner"], data["labels"].astype(bool)
+        owner, shipped = data["owner"], data["labels"].astype(bool)
+        column = {str(tag): i for i, tag in enumerate(data["tags"])}
+    # by id, not position: a catalog entry added since the examples were labelled is a
+    # column of False (no example has it yet), and reordering the catalog changes nothing
+    labels = np.zeros((len(shipped), len(tags())), dtype=bool)
+    for t, (_, tag, _) in enumerate(tags()):
+        if tag in column:
+            labels[:, t] = shipped[:, column[tag]]
     means = np.vstack([_unit(vectors[owner == d].mean(0)) for d in range(len(labels))])
     return Examples(means, vectors, owner, labels)
 

@@ -38,6 +38,7 @@ from failwell.errors import InputError, close_matches
 
 ESTIMATORS = ("ips", "snips", "dr")
 MAX_BOOTSTRAP = 100_000
+MAX_BOOTSTRAP_DRAWS = 2_000_000_000  # rounds x resamples: about a minute of work
 _SUM_TOLERANCE = 1e-6
 _BOOTSTRAP_CELLS = 4_000_000  # resampled indices held at once (32 MB of int64)
 
@@ -94,6 +95,10 @@ def estimate(
                          "(its probability of each logged action); none were given")
     r, a, p, pi, q = _check_inputs(reward, action, propensity, action_dist, position,
                                    estimated_rewards, need_q="dr" in names)
+    if method == "bootstrap" and r.size * n_bootstrap > MAX_BOOTSTRAP_DRAWS:
+        raise InputError(f"a bootstrap of {n_bootstrap:,} resamples of {r.size:,} rounds is "
+                         f"over {MAX_BOOTSTRAP_DRAWS:,} draws; use fewer resamples or "
+                         "method='normal', which is as good at this size")
     rows = np.arange(r.size)
     w = pi[rows, a] / p
     weight_sq = float(np.dot(w, w))
@@ -186,10 +191,14 @@ def _check_options(estimators: Sequence[str], confidence: float, method: str,
     return list(dict.fromkeys(names))
 
 
-def _first(bad: np.ndarray) -> str:
-    """'N rows ... first at row i' for a boolean mask, the wording every check shares."""
+def _first(bad: np.ndarray, values: np.ndarray | None = None) -> str:
+    """'N rows (first: row i, value v)' for a boolean mask, the wording every check shares."""
     rows = np.flatnonzero(bad)
-    return f"{rows.size} row{'s' if rows.size != 1 else ''} (first at row {rows[0]})"
+    shown = ""
+    if values is not None:
+        value = np.asarray(values)[rows[0]].item()
+        shown = f", value {value:.6g}" if isinstance(value, float) else f", value {value}"
+    return f"{rows.size} row{'s' if rows.size != 1 else ''} (first: row {rows[0]}{shown})"
 
 
 def _codes(name: str, values: ArrayLike, n: int) -> np.ndarray:
@@ -207,7 +216,7 @@ def _codes(name: str, values: ArrayLike, n: int) -> np.ndarray:
     as_float = arr.astype(float)
     bad = ~np.isfinite(as_float) | (as_float != np.round(as_float))
     if bad.any():
-        raise InputError(f"{name} must be integer codes; {_first(bad)} are not")
+        raise InputError(f"{name} must be integer codes; not so in {_first(bad, arr)}")
     return as_float.astype(np.int64)
 
 
@@ -233,7 +242,7 @@ def _at_position(name: str, values: ArrayLike, n: int, pos: np.ndarray | None,
     bad = pos >= arr.shape[2]
     if bad.any():
         raise InputError(f"position codes must be below {name}'s {arr.shape[2]} positions; "
-                         f"{_first(bad)} are not")
+                         f"out of range in {_first(bad, pos)}")
     return arr[np.arange(n), :, pos]
 
 
@@ -257,26 +266,26 @@ def _check_inputs(reward: ArrayLike, action: ArrayLike, propensity: ArrayLike,
                          "array needs one entry per logged round")
     bad = ~((p > 0) & (p <= 1))  # NaN fails both comparisons
     if bad.any():
-        raise InputError(f"propensities must be in (0, 1]; {_first(bad)} are not (e.g. "
-                         f"{p[bad][0]!r}): a logged action the logging policy could not have "
-                         "taken means the propensities are wrong")
+        raise InputError(f"propensities must be in (0, 1]; out of range in {_first(bad, p)}: "
+                         "each is the logging policy's probability of the action it took, "
+                         "which cannot be 0 (or above 1)")
     pos = None if position is None else _codes("position", position, n)
     if pos is not None and (pos < 0).any():
-        raise InputError(f"position codes must be 0 or more; {_first(pos < 0)} are not")
+        raise InputError(f"position codes must be 0 or more; negative in {_first(pos < 0)}")
     pi = _at_position("action_dist", action_dist, n, pos, None)
     n_actions = pi.shape[1]
     bad = (a < 0) | (a >= n_actions)
     if bad.any():
         raise InputError(f"action codes must be in [0, {n_actions}) to index action_dist; "
-                         f"{_first(bad)} are not (e.g. {a[bad][0]})")
+                         f"out of range in {_first(bad, a)}")
     bad = ~np.isfinite(pi).all(axis=1) | (pi < 0).any(axis=1)
     if bad.any():
-        raise InputError(f"action_dist must hold probabilities; {_first(bad)} have a negative "
-                         "or missing value")
+        raise InputError("action_dist must hold probabilities; a negative or missing value "
+                         f"in {_first(bad)}")
     bad = np.abs(pi.sum(axis=1) - 1) > _SUM_TOLERANCE
     if bad.any():
         raise InputError(f"action_dist rows must sum to 1 (tolerance {_SUM_TOLERANCE:g}); "
-                         f"{_first(bad)} do not")
+                         f"not so in {_first(bad, pi.sum(axis=1))}")
     q = None
     if need_q:
         if estimated_rewards is None:
@@ -331,10 +340,11 @@ def fit_reward_model(
     a = _codes("action", action, n)
     bad = (a < 0) | (a >= n_actions)
     if bad.any():
-        raise InputError(f"action codes must be in [0, {n_actions}); {_first(bad)} are not")
+        raise InputError(f"action codes must be in [0, {n_actions}); out of range in "
+                         f"{_first(bad, a)}")
     pos = np.zeros(n, dtype=np.int64) if position is None else _codes("position", position, n)
     if (pos < 0).any():
-        raise InputError(f"position codes must be 0 or more; {_first(pos < 0)} are not")
+        raise InputError(f"position codes must be 0 or more; negative in {_first(pos < 0)}")
     if not 2 <= folds <= n:
         raise InputError(f"folds must be between 2 and the number of rounds ({n}), not {folds}")
     n_positions = int(pos.max()) + 1
