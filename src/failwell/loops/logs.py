@@ -135,7 +135,9 @@ def _numbers(frame: pd.DataFrame, column: str, label: str, role: str) -> np.ndar
 def _refuse(label: str, column: str, what: str, bad: np.ndarray,
             values: pd.Series | None = None) -> None:
     first = int(np.flatnonzero(bad)[0])
-    shown = f" ({values.iloc[first]!r})" if values is not None else ""
+    value = values.iloc[first] if values is not None else None
+    value = value.item() if isinstance(value, np.generic) else value
+    shown = f" ({value!r})" if values is not None else ""
     raise InputError(f"{label}: {column!r} {what}: {int(bad.sum()):,} row(s), the first at "
                      f"row {first + 1}{shown}.")
 

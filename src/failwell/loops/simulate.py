@@ -39,8 +39,9 @@ The strategies, each its own feedback loop on the same world (:data:`STRATEGIES`
 
 The built-in recommender is implicit-feedback matrix factorization with item biases, fitted
 by weighted alternating least squares in numpy: the target of a (user, item) cell is its clicks
-per logged round (never shown counts as no click, which is exactly the confounding), clicked
-cells weigh ``1 + click_weight * clicks``. It is warm-started from the last round's factors.
+per logged round, capped at 1 (never shown counts as no click: exactly the confounding), and a
+clicked cell weighs ``1 + click_weight``. ``ips`` and ``no-feedback`` count each click as
+``1 / max(propensity, ips_clip)`` clicks instead. Each fit is warm-started from the last one.
 
 A model of your own is a callable ``model(logs) -> policy``. ``logs`` is a DataFrame with
 columns ``round, user, item, position, click, propensity`` (all its logs so far, the random
@@ -114,10 +115,10 @@ class SimulationConfig:
     n_topics: int = 10  # latent dimensions of the true preferences
     n_factors: int = 10  # latent dimensions of the built-in matrix factorization
     seed: int = 0
-    startup_rounds: int = 2  # rounds of uniformly random slates before the first training
+    startup_rounds: int = 5  # rounds of uniformly random slates before the first training
     epsilon: float = 0.1  # exploration: share of each slate filled at random
     mmr_lambda: float = 0.7  # diversity: weight of relevance against similarity
-    ips_clip: float = 0.05  # ips: smallest propensity divided by (caps a weight at 20)
+    ips_clip: float = 0.1  # ips: smallest propensity divided by (caps a weight at 10)
     position_bias: float = 0.5  # click probability falls as 1 / (position + 1) ** this
     user_concentration: float = 10.0  # Dirichlet total: users' preferences are mixed
     item_concentration: float = 0.1  # Dirichlet total: items mostly have one topic
@@ -196,7 +197,7 @@ class SimulationResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe: plain numbers, NaN as None; the logs are left out (see ``logs``)."""
-        return {"config": asdict(self.config), "strategies": list(self.strategies),
+        return {"config": _plain(asdict(self.config)), "strategies": list(self.strategies),
                 "seconds": round(self.seconds, 3),
                 "summary": {name: _plain(row) for name, row in
                             self.summary().to_dict(orient="index").items()},
@@ -474,6 +475,8 @@ def _check_slates(slates: object, config: SimulationConfig, rnd: int) -> np.ndar
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
     """Each row's k best columns, best first (ties: lower index first)."""
+    if k == 0:
+        return np.empty((len(scores), 0), dtype=np.int64)
     if k >= scores.shape[1]:
         return np.argsort(-scores, axis=1, kind="stable")[:, :k]
     part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
