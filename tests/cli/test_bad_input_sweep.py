@@ -103,6 +103,11 @@ TABLE: dict[str, tuple[list[T], list[list[str]]]] = {
           "--output", "OUT:loop.json", "--fail-on", "critical"),
     ], [["--windows", "1"], ["--margin", "2"], ["--guardrail", "returned:sideways"],
         ["--fail-on", "severe"], ["--item", "no_such_column"]]),
+    "loop ope": ([
+        t("loop", "ope", "IN:explore.csv", "--item", "sku", "--reward", "clicked",
+          "--propensity", "pscore", "--time", "ts", "--candidate", "top:3", "--format", "json"),
+    ], [["--candidate", "top:0"], ["--train-fraction", "1.5"], ["--estimator", "ipw"],
+        ["--method", "jackknife"], ["--context", "sku"]]),
     "detectors": ([t("detectors")], []),
     "catalog": ([t("catalog")], []),
     "demo": ([

@@ -4,6 +4,7 @@ each kind of bad log."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -88,3 +89,41 @@ def test_bad_logs_are_one_message_and_exit_2(tmp_path, frame, extra, message):
     assert res.exit_code == 2, res.output
     assert message in " ".join(res.output.split()), res.output
     assert "Traceback" not in res.output
+
+
+OBD = Path(__file__).resolve().parents[3] / "shared" / "data" / "obd" / "random" / "all.csv"
+OPE = ["loop", "ope", str(OBD), "--item", "item_id", "--reward", "click"]
+
+
+@pytest.mark.skipif(not OBD.is_file(), reason="needs ../shared/data/obd")
+def test_ope_of_the_uniform_policy_on_uniform_logs_is_the_logged_rate():
+    res = CliRunner().invoke(app, [*OPE, "--propensity", "propensity_score", "--format",
+                                   "json"])
+    assert res.exit_code == 0, res.output
+    body = json.loads(res.stdout)
+    clicks = pd.read_csv(OBD, usecols=["click"])["click"]
+    ips = next(e for e in body["estimates"] if e["estimator"] == "ips")
+    assert ips["value"] == pytest.approx(clicks.mean(), abs=1e-12)
+    assert body["logged_reward"] == pytest.approx(clicks.mean(), abs=1e-12)
+    assert {e["estimator"] for e in body["estimates"]} == {"ips", "snips", "dr"}
+
+
+def shaped_wrong(frame, history, items):  # a candidate callable for the test below
+    return np.ones((len(frame), len(items) - 1))
+
+
+@pytest.mark.skipif(not OBD.is_file(), reason="needs ../shared/data/obd")
+@pytest.mark.parametrize(("extra", "message"), [
+    ([], "need the logging policy's propensity"),
+    (["--propensity", "propensity_score", "--candidate", "top:0"], "K must be a whole number"),
+    (["--propensity", "propensity_score", "--candidate", "top:many"], "K must be"),
+    (["--propensity", "propensity_score", "--candidate", "nonsense"], "module:function"),
+    (["--propensity", "propensity_score", "--candidate", "test_loop_cli:shaped_wrong"],
+     "returned shape"),
+    (["--propensity", "propensity_score", "--estimator", "ipw"], "unknown estimator"),
+    (["--propensity", "propensity_score", "--method", "jackknife"], "method must be"),
+])
+def test_ope_bad_input_is_one_message(extra, message):
+    res = CliRunner().invoke(app, [*OPE, *extra])
+    assert res.exit_code == 2, res.output
+    assert message in " ".join(res.output.split())

@@ -116,3 +116,57 @@ def _interval(d, key, fmt="{:.2f}"):
         return None
     low, high = d.get("low"), d.get("high")
     return f"{fmt.format(d[key])} [{fmt.format(low)}, {fmt.format(high)}]"
+
+
+@loop_app.command("ope")
+@boundary
+def loop_ope(
+    logs: Annotated[Path, typer.Argument(help="Impression log with propensities, CSV or "
+                                              "Parquet.")],
+    item: Annotated[str, typer.Option(help="Column of the item shown (the action).")],
+    reward: Annotated[str, typer.Option(help="Column of the reward.")],
+    propensity: Annotated[str | None, typer.Option(
+        help="Column of the logging policy's probability of the shown item (IPS, SNIPS and "
+             "DR all need it).")] = None,
+    candidate: Annotated[str, typer.Option(
+        help="The policy to evaluate: 'uniform', 'top:K' (the K items with the best reward "
+             "rate in the training part, uniformly) or module:function (called with the "
+             "evaluation rows and the item list, returns probabilities per row and item).")
+    ] = "uniform",
+    time: Annotated[str | None, typer.Option(
+        help="Column of when it was shown: the training part is the earliest rows.")] = None,
+    context: Annotated[list[str], typer.Option(
+        help="Numeric context column for DR's reward model (repeatable; none: the reward "
+             "model knows only the item).")] = [],  # noqa: B006
+    train_fraction: Annotated[float, typer.Option(
+        min=0.05, max=0.95, help="Share of rows a top:K or module:function candidate learns "
+                                 "from; it is evaluated on the rest.")] = 0.5,
+    estimator: Annotated[list[str], typer.Option(
+        help="ips, snips or dr (repeatable; default all three).")] = [],  # noqa: B006
+    confidence: Annotated[float, typer.Option(min=0.5, max=0.999)] = 0.95,
+    method: Annotated[str, typer.Option(help="Intervals: normal or bootstrap.")] = "normal",
+    fmt: Annotated[str, typer.Option("--format", help="terminal or json.")] = "terminal",
+) -> None:
+    """Off-policy estimates (IPS, self-normalized IPS, doubly robust) of a candidate
+    policy's reward from logs with propensities, with confidence intervals: the safe way to
+    test a new policy before it runs."""
+    from failwell.cli.common import check_fmt, print_json
+    from failwell.loops.evaluate import evaluate_candidate
+
+    check_fmt(fmt)
+    result = evaluate_candidate(logs, item=item, reward=reward, propensity=propensity,
+                                candidate=candidate, time=time, context=context,
+                                train_fraction=train_fraction,
+                                estimators=estimator or None, confidence=confidence,
+                                method=method)
+    if fmt == "json":
+        print_json(result)
+        return
+    rows = [[e["estimator"], f"{e['value']:.5f}", f"[{e['low']:.5f}, {e['high']:.5f}]",
+             f"{e['effective_sample_size']:,.0f}", f"{e['max_weight']:.3g}"]
+            for e in result["estimates"]]
+    Console().print(narrow_table(
+        "estimator", "value", f"{confidence:.0%} interval", "effective n", "max weight",
+        rows=rows, whole=("estimator",),
+        title=f"candidate {candidate!r} on {result['evaluated_rows']:,} rounds",
+        caption=f"the logging policy earned {result['logged_reward']:.5f} on the same rounds"))

@@ -48,6 +48,7 @@ class Logs:
     propensity: np.ndarray | None = None
     user: np.ndarray | None = None
     guardrails: dict[str, np.ndarray] = field(default_factory=dict)
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # numeric, e.g. context
     columns: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -62,11 +63,12 @@ class Logs:
 def read_logs(source: str | Path | pd.DataFrame, *, item: str, reward: str,
               time: str | None = None, propensity: str | None = None,
               user: str | None = None, guardrails: list[Guardrail] | tuple = (),
-              name: str = "logs") -> Logs:
+              extra: list[str] | tuple = (), name: str = "logs") -> Logs:
     """Read and validate a log (CSV, Parquet or a DataFrame), keeping only the named
-    columns (a 10-million-row log with 90 other columns reads in seconds)."""
-    wanted = [c for c in (item, reward, time, propensity, user, *(g.column for g in guardrails))
-              if c]
+    columns (a 10-million-row log with 90 other columns reads in seconds). ``extra``:
+    more numeric columns (a reward model's context)."""
+    wanted = [c for c in (item, reward, time, propensity, user, *(g.column for g in guardrails),
+                          *extra) if c]
     frame, label = _read(source, list(dict.fromkeys(wanted)), name)
     if frame.empty:
         raise InputError(f"{label} has no rows.")
@@ -99,6 +101,8 @@ def read_logs(source: str | Path | pd.DataFrame, *, item: str, reward: str,
         logs.user = pd.factorize(frame[user])[0].astype(np.int64)
     for g in guardrails:
         logs.guardrails[g.column] = _numbers(frame, g.column, label, "guardrail")
+    for column in extra:
+        logs.extra[column] = _numbers(frame, column, label, "context")
     return logs
 
 
