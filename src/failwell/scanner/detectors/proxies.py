@@ -86,6 +86,7 @@ class ProxyFeatureDetector:
         candidates = [c for c in dict.fromkeys(ds.features + ds.metadata)
                       if c not in ds.protected and c not in ds.text]
         findings = []
+        losses: dict[frozenset, np.ndarray] = {}  # by dropped columns, shared by attributes
         for attr in protected:
             proxies, scores = find_proxies(frame, attr, candidates, self.min_cramers_v)
             for col, v in scores.items():
@@ -94,28 +95,40 @@ class ProxyFeatureDetector:
                 continue
             follow = None
             if decisions is not None and decisions.min() != decisions.max():
-                follow = self._follow(ctx, frame, decisions, candidates, list(proxies))
+                follow = self._follow(ctx, frame, decisions, candidates, list(proxies),
+                                      losses)
                 for col, row in follow.items():
                     if col != "(together)":
                         ctx.log_metric(f"proxy.{attr}.{col}.follow_nats", row["nats"])
             findings.append(self._finding(ctx, attr, proxies, follow, len(frame)))
         return findings
 
-    def _follow(self, ctx, frame, d, candidates, proxies) -> dict[str, dict]:
-        """For each proxy (and all of them together): the surrogate's loss when dropped."""
+    def _follow(self, ctx, frame, d, candidates, proxies, losses) -> dict[str, dict]:
+        """For each proxy (and all of them together): the surrogate's loss when dropped.
+        ``losses`` keeps each surrogate's per-row loss by the columns it dropped, so the
+        attributes of one scan share the full surrogate and any common proxy."""
         columns = [*candidates, *ctx.dataset.protected]
-        x, categorical = surrogate_matrix(frame, columns)
         folds = np.random.default_rng(ctx.config.seed + 1).integers(0, 2, len(d))
-        full = oof_log_loss(x, categorical, d, folds, ctx.config.seed)
+        matrix: list = []
+
+        def loss(dropped: frozenset) -> np.ndarray:
+            if dropped not in losses:
+                if not matrix:
+                    matrix.extend(surrogate_matrix(frame, columns))
+                x, categorical = matrix
+                keep = [i for i, c in enumerate(columns) if c not in dropped]
+                losses[dropped] = oof_log_loss(x[:, keep], categorical[keep], d, folds,
+                                               ctx.config.seed)
+            return losses[dropped]
+
+        full = loss(frozenset())
         drops = {p: [p] for p in proxies}
         if len(proxies) > 1:
             drops["(together)"] = proxies
         alpha = ctx.config.alpha / len(drops)
         out = {}
         for label, cols in drops.items():
-            keep = [i for i, c in enumerate(columns) if c not in cols]
-            loss = oof_log_loss(x[:, keep], categorical[keep], d, folds, ctx.config.seed)
-            delta = loss - full
+            delta = loss(frozenset(cols)) - full
             se = delta.std(ddof=1) / np.sqrt(len(delta)) if len(delta) > 1 else 0.0
             mean = float(delta.mean())
             p = float(stats.norm.sf(mean / se)) if se > 0 else (0.0 if mean > 0 else 1.0)
