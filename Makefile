@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-load bench bench-cli bench-web bench-kb bench-training bench-deep bench-llm bench-peers bench-truth clean
+.PHONY: demo test test-load bench bench-loops bench-cli bench-web bench-kb bench-training bench-deep bench-llm bench-peers bench-truth clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH (or: make PYTHON=python3 ...)"; exit 2; }
@@ -48,8 +48,12 @@ bench-web: $(STAMP)  ## Web pages' p95 at 1, 2 and 4 in flight, 100k incidents o
 	FAILWELL_TEST_PG="$${FAILWELL_TEST_PG:-$$(bash scripts/test-postgres.sh || true)}" \
 	  $(BIN)/python benchmarks/bench_web.py
 
-bench-truth: $(STAMP)  ## The scanner on the frozen shortcut and black-box sets.
+bench-truth: $(STAMP)  ## The scanner and the loop audit on their frozen sets.
 	$(BIN)/python tests/scanner_truth.py
+	$(BIN)/python tests/loop_truth.py
+
+bench-loops: $(STAMP)  ## Loop audit of 10 million impressions (target < 30 s).
+	$(BIN)/python benchmarks/bench_loops.py
 
 bench-cli: $(STAMP)  ## Cold starts: each command a fresh process, median of 5, against a baseline.
 	$(BIN)/python benchmarks/bench_cli.py

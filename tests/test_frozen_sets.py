@@ -147,3 +147,17 @@ def test_black_box_proxies_slices_and_fairness_on_the_frozen_set():
                 "clean_fairness": 12}
     assert {k: n for k, (_, n) in figures["counts"].items()} == expected
     assert figures["misses"] == []
+
+
+def test_loop_audit_on_the_frozen_recommender_logs():
+    """33 logs labelled by a recommender engineer (tests/loop_truth.py). First and only
+    look, 2026-12-02: accuracy 25/33, feedback-loop recall 10/12, precision 10/11, no false
+    alarm on the 12 clean cases; inconclusive logs are mostly called clean (3/9 right)."""
+    from loop_truth import loop_figures
+
+    figures = loop_figures()
+    assert figures["n"] == 33 and figures["errors"] == 0
+    assert figures["accuracy"] >= 0.75
+    assert figures["loop_recall"] >= 0.83
+    assert figures["loop_precision"] >= 0.9
+    assert figures["false_alarms_on_clean"] == 0.0

@@ -141,6 +141,11 @@ def _counts(logs: Logs, catalog: np.ndarray, rows: np.ndarray | None = None) -> 
     return np.bincount(where[codes], minlength=len(catalog)).astype(float)
 
 
+def _recorded(values: np.ndarray) -> np.ndarray:
+    """A guardrail's recorded values (empty cells are rows where it does not exist)."""
+    return values[~np.isnan(values)]
+
+
 def _rate(values: np.ndarray, binary: bool) -> dict[str, float]:
     """Mean with a 95 % interval (Wilson for 0/1 rewards, normal otherwise)."""
     from failwell.stats import wilson_interval
@@ -189,7 +194,7 @@ def _summary(logs: Logs, catalog: np.ndarray, rails: list[Guardrail], config: Au
         "concentration": figures(counts),
         "uniform_gini": float(null.mean()),
         "proxy": _rate(logs.reward, logs.binary_reward),
-        "guardrails": {g.column: {**_rate(logs.guardrails[g.column], False),
+        "guardrails": {g.column: {**_rate(_recorded(logs.guardrails[g.column]), False),
                                   "lower_is_better": g.lower} for g in rails},
         "rich_get_richer": None,
         "window_table": pd.DataFrame(),
@@ -280,7 +285,13 @@ def _mean_var(values: np.ndarray) -> tuple[float, float]:
 
 
 def _change(a: np.ndarray, b: np.ndarray, lower_is_better: bool = False) -> dict[str, float]:
-    """a against b: the difference, its interval, and p that a is better (worse: 1 - p)."""
+    """a against b: the difference, its interval, and p that a is better (worse: 1 - p).
+    Rows where the metric was not recorded (NaN) are left out."""
+    a, b = _recorded(a), _recorded(b)
+    if len(a) < 2 or len(b) < 2:
+        return {"difference": float("nan"), "low": float("nan"), "high": float("nan"),
+                "relative": None, "p_better": 1.0, "p_worse": 1.0,
+                "events": (float(a.sum()), float(b.sum()))}
     (ma, va), (mb, vb) = _mean_var(a), _mean_var(b)
     half = 1.96 * math.sqrt(va + vb) if math.isfinite(va + vb) else float("inf")
     better = _one_sided(mb, vb, ma, va) if lower_is_better else _one_sided(ma, va, mb, vb)

@@ -99,8 +99,9 @@ def read_logs(source: str | Path | pd.DataFrame, *, item: str, reward: str,
         logs.propensity = p
     if user:
         logs.user = pd.factorize(frame[user])[0].astype(np.int64)
-    for g in guardrails:
-        logs.guardrails[g.column] = _numbers(frame, g.column, label, "guardrail")
+    for g in guardrails:  # empty = not recorded (dwell exists only after a click)
+        logs.guardrails[g.column] = _numbers(frame, g.column, label, "guardrail",
+                                             missing=True)
     for column in extra:
         logs.extra[column] = _numbers(frame, column, label, "context")
     return logs
@@ -126,14 +127,21 @@ def parse_time(column: pd.Series, label: str, name: str) -> np.ndarray:
     return parsed.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
 
 
-def _numbers(frame: pd.DataFrame, column: str, label: str, role: str) -> np.ndarray:
+def _numbers(frame: pd.DataFrame, column: str, label: str, role: str,
+             missing: bool = False) -> np.ndarray:
+    """Floats; empty cells are refused unless ``missing`` (then NaN: not recorded)."""
     raw = frame[column]
     values = pd.to_numeric(raw.astype("object") if pd.api.types.is_bool_dtype(raw) else raw,
-                           errors="coerce").astype(float)
-    bad = ~np.isfinite(values.to_numpy())
+                           errors="coerce").astype(float).to_numpy(dtype=float)
+    bad = ~np.isfinite(values)
+    if missing:
+        bad &= raw.notna().to_numpy()  # text or infinity, not an empty cell
+        if np.isnan(values).all():
+            raise InputError(f"{label}: {column!r} has no {role} values at all.")
     if bad.any():
-        _refuse(label, column, f"has {role} values that are empty or not numbers", bad, raw)
-    return values.to_numpy(dtype=float)
+        what = "that are not numbers" if missing else "that are empty or not numbers"
+        _refuse(label, column, f"has {role} values {what}", bad, raw)
+    return values
 
 
 def _refuse(label: str, column: str, what: str, bad: np.ndarray,
