@@ -108,6 +108,11 @@ TABLE: dict[str, tuple[list[T], list[list[str]]]] = {
           "--propensity", "pscore", "--time", "ts", "--candidate", "top:3", "--format", "json"),
     ], [["--candidate", "top:0"], ["--train-fraction", "1.5"], ["--estimator", "ipw"],
         ["--method", "jackknife"], ["--context", "sku"]]),
+    "loop simulate": ([
+        t("loop", "simulate", "--users", "20", "--items", "30", "--rounds", "3", "--k", "5",
+          "--format", "json", "--output", "OUT:rounds.csv"),
+    ], [["--k", "50"], ["--epsilon", "2"], ["--strategy", "bogus"], ["--model", "nonsense"],
+        ["--model", "os:no_such_function"]]),
     "detectors": ([t("detectors")], []),
     "catalog": ([t("catalog")], []),
     "demo": ([
@@ -404,7 +409,7 @@ def world(tmp_path_factory):
         good[name] = "OUTDIR"
     for name in ("report.json", "compare.json", "deep.json", "reversal.json",
                  "sycophancy.json", "grounding.json", "export.json", "export.csv",
-                 "card.md", "datasheet.md", "cache.sqlite", "loop.json"):
+                 "card.md", "datasheet.md", "cache.sqlite", "loop.json", "rounds.csv"):
         good[name] = "OUT"
 
     library = (REPO / "src" / "failwell" / "kb" / "library" / f"{ID}.md").read_text("utf-8")

@@ -127,3 +127,29 @@ def test_ope_bad_input_is_one_message(extra, message):
     res = CliRunner().invoke(app, [*OPE, *extra])
     assert res.exit_code == 2, res.output
     assert message in " ".join(res.output.split())
+
+
+def popularity_recommender(logs: pd.DataFrame):  # a user model for the test below
+    """Scores every item by its clicks so far: the same for every user."""
+    clicks = logs.groupby("item")["click"].sum()
+    users = int(logs["user"].max()) + 1
+    scores = np.zeros((users, 30))
+    scores[:, clicks.index.to_numpy()] = clicks.to_numpy()
+    return scores + np.arange(30) * 1e-9  # ties broken the same way every round
+
+
+def test_simulate_cli_with_a_user_model(tmp_path):
+    out = tmp_path / "rounds.csv"
+    res = CliRunner().invoke(app, [
+        "loop", "simulate", "--users", "20", "--items", "30", "--rounds", "4", "--k", "5",
+        "--strategy", "baseline", "--model", "test_loop_cli:popularity_recommender",
+        "--format", "json", "--output", str(out)])
+    assert res.exit_code == 0, res.output
+    body = json.loads(res.stdout)
+    assert set(body["summary"]) == {"baseline", "custom"}
+    rounds = pd.read_csv(out)
+    assert len(rounds) == 8 and set(rounds["strategy"]) == {"baseline", "custom"}
+    # one ranking for everyone: what users see is as homogeneous as it gets
+    custom = body["summary"]["custom"]
+    assert custom["jaccard"] == pytest.approx(1.0)
+    assert custom["homogenization"] > body["summary"]["baseline"]["homogenization"]

@@ -404,8 +404,10 @@ class _Arm:
         c = self.config
         target = np.minimum(clicks / self.n_logged, 1.0)
         weight = 1.0 + c.click_weight * (clicks > 0)
-        self.factors = _als(target, weight, c.n_factors, c.regularization, self.factors,
-                            self.rng)
+        # the same starting factors for every strategy: differences are the policies'
+        start = self.factors or _initial_factors(c)
+        self.factors = _als(target, weight, c.regularization, start,
+                            _ALS_FIRST if self.factors is None else _ALS_ROUND)
         users, items, bias = self.factors
         return users @ items.T + bias
 
@@ -491,17 +493,18 @@ def _random_slates(rng: np.random.Generator, n_users: int, n_items: int, k: int
     return _top(rng.random((n_users, n_items)), k)
 
 
-def _als(target: np.ndarray, weight: np.ndarray, n_factors: int, l2: float,
-         start: tuple[np.ndarray, np.ndarray, np.ndarray] | None, rng: np.random.Generator,
+def _initial_factors(config: SimulationConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng([config.seed, 4])
+    return (rng.normal(0.0, 0.1, (config.n_users, config.n_factors)),
+            rng.normal(0.0, 0.1, (config.n_items, config.n_factors)), np.zeros(config.n_items))
+
+
+def _als(target: np.ndarray, weight: np.ndarray, l2: float,
+         start: tuple[np.ndarray, np.ndarray, np.ndarray], sweeps: int,
          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Weighted ALS for ``target ~ users @ items.T + bias``: (users, items, item bias)."""
-    n_users, n_items = target.shape
-    if start is None:
-        users = rng.normal(0.0, 0.1, (n_users, n_factors))
-        items = rng.normal(0.0, 0.1, (n_items, n_factors))
-        bias, sweeps = np.zeros(n_items), _ALS_FIRST
-    else:
-        (users, items, bias), sweeps = start, _ALS_ROUND
+    users, items, bias = start
+    n_users, n_factors = users.shape
     penalty = np.full(n_factors + 1, l2)
     penalty[-1] = l2 / 100  # the item bias is the popularity the data shows: barely shrunk
     for _ in range(sweeps):
