@@ -133,3 +133,23 @@ def record_scan(gov: Governance, result: ScanResult, *, project: str | None = No
     scan_id = gov.kb.record_scan(result, project=project, audit=audit)
     verdict = check_after_scan(gov, project, by=by) if project else None
     return ScanRecorded(scan_id, project, lessons_for_scan(gov.kb, result), verdict)
+
+
+def record_mitigation(gov: Governance, comparison: Any, *, project: str,
+                      chosen: str | None = None, by: str | None = None) -> ScanRecorded:
+    """Store a mitigation comparison: the chosen model's scan (the baseline's when none was
+    chosen) as the project's latest scan, and the choice with its price as the
+    ``mitigation`` gate evidence, which the model card's draft then cites."""
+    recorded = record_scan(gov, comparison.to_result(chosen), project=project, by=by)
+    compared = [r.method for r in comparison.runs if r.status == "ran"]
+    if chosen:
+        detail = (f"chose {chosen} from {', '.join(compared)} (scan {recorded.scan_id}): "
+                  f"{comparison.price(chosen)}")
+    else:
+        detail = (f"compared {', '.join(compared)} (scan {recorded.scan_id}); none chosen "
+                  "yet: rerun with --choose METHOD")
+    gov.record_evidence(project, "mitigation", {"passed": chosen is not None,
+                                                "detail": detail, "chosen": chosen,
+                                                "scan_id": recorded.scan_id},
+                        by=by, system=True)
+    return recorded

@@ -21,6 +21,7 @@ COMMANDS = [
     ("detectors", "scan", "detectors", False),
     ("catalog", "scan", "catalog", False),
     ("demo", "scan", "demo", False),
+    ("mitigate", "mitigate", "mitigate", False),
     ("deep", "deep", "deep_app", True),
     ("llm", "llm", "llm_app", True),
     ("loop", "loops", "loop_app", True),

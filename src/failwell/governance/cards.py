@@ -91,6 +91,14 @@ def _model_card(project: Project, scan: dict[str, Any] | None) -> dict[str, dict
             "; ".join(f"{f['severity']}: {f['title']}" for f in fairness)
             or f"The latest scan found no fairness finding across {', '.join(protected)}.",
             where)
+    if config.get("kind") == "mitigation-comparison" and config.get("chosen"):
+        compared = [m["method"] for m in config.get("comparison", {}).get("methods", [])
+                    if m.get("status") == "ran" and m["method"] != "baseline"]
+        line = (f"Mitigation: {config['chosen']}, chosen from a measured comparison of "
+                f"{', '.join(compared)} on the same held-out rows. Its price against the "
+                f"unmitigated model: {config.get('price') or 'none measured'}.")
+        text = out.get("ethical_considerations", _section("", ""))["text"]
+        out["ethical_considerations"] = _section(f"{line} {text}".strip(), where)
     out["caveats_and_recommendations"] = _section(
         "; ".join(f"{f['severity']}: {f['title']} ({f.get('mitigation', '')})".replace(" ()", "")
                   for f in findings) or "The latest scan raised no finding.", where)

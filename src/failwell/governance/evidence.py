@@ -123,6 +123,27 @@ def _proxy_guard(project: Project, ctx: Context, params) -> tuple[bool, str]:
                                     "{project}")(project, ctx, params)
 
 
+FAIRNESS_MODES = ("group-unfairness", "counterfactual-unfairness", "historical-bias",
+                  "proxy-feature", "underrepresentation")
+
+
+def _mitigation(project: Project, ctx: Context, params) -> tuple[bool, str]:
+    """A recorded choice among measured mitigations; nothing to decide when the latest scan
+    has no fairness finding at medium or above."""
+    record = ctx.latest_evidence(project, "mitigation")
+    if record is not None:
+        return bool(record.get("passed", True)), record.get("detail", "")
+    scan = ctx.latest_scan(project)
+    open_ = [f for f in (scan or {}).get("findings", [])
+             if f["failure_mode"] in FAIRNESS_MODES
+             and Severity(f["severity"]) >= Severity.MEDIUM]
+    if scan is not None and not open_:
+        return True, f"scan {scan['id']}: no fairness finding at medium or above to mitigate"
+    return False, ("no mitigation chosen: failwell mitigate DATA ... --kb --project "
+                   f"{project.id} --choose METHOD (or --choose baseline, to accept the "
+                   "findings as they are)")
+
+
 KINDS: dict[str, Kind] = {
     "success-criteria": Kind("every success criterion has a number and a measurement plan",
                              _criteria),
@@ -138,6 +159,8 @@ KINDS: dict[str, Kind] = {
                              recorded=True),
     "proxy-guard": Kind("the proxy metric did not improve at a guardrail's expense",
                         _proxy_guard),
+    "mitigation": Kind("a mitigation was chosen from a measured comparison, with its price "
+                       "(or nothing needed one)", _mitigation),
     "pir-outcomes": Kind("measured outcomes recorded for every success criterion",
                          _recorded("pir-outcomes", "no outcomes recorded: failwell pir "
                                    "{project} --outcome METRIC=VALUE ...")),
