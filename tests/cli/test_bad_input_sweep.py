@@ -113,6 +113,13 @@ TABLE: dict[str, tuple[list[T], list[list[str]]]] = {
           "--format", "json", "--output", "OUT:rounds.csv"),
     ], [["--k", "50"], ["--epsilon", "2"], ["--strategy", "bogus"], ["--model", "nonsense"],
         ["--model", "os:no_such_function"]]),
+    "mitigate": ([
+        t("mitigate", "IN:data.csv", "--target", "hired", "--protected", "gender",
+          "--method", "reweighing", "--method", "remove-proxy", "--detector", "group-fairness",
+          "--model-recipe", "logistic", "--kb", "--project", PROJECT, "--choose",
+          "reweighing", "--format", "json", "--output", "OUT:mitigation.json"),
+    ], [["--method", "magic"], ["--model-recipe", "nonsense"], ["--test-size", "2"],
+        ["--fairness-attribute", "skill"], ["--choose", "magic"], ["--format", "html"]]),
     "detectors": ([t("detectors")], []),
     "catalog": ([t("catalog")], []),
     "demo": ([
@@ -409,7 +416,8 @@ def world(tmp_path_factory):
         good[name] = "OUTDIR"
     for name in ("report.json", "compare.json", "deep.json", "reversal.json",
                  "sycophancy.json", "grounding.json", "export.json", "export.csv",
-                 "card.md", "datasheet.md", "cache.sqlite", "loop.json", "rounds.csv"):
+                 "card.md", "datasheet.md", "cache.sqlite", "loop.json", "rounds.csv",
+                 "mitigation.json"):
         good[name] = "OUT"
 
     library = (REPO / "src" / "failwell" / "kb" / "library" / f"{ID}.md").read_text("utf-8")

@@ -118,11 +118,11 @@ def _emit(comparison, fmt: str, output: Path | None) -> None:
                 else to_markdown(comparison))
         output.write_text(text + "\n", encoding="utf-8")
         err.print(f"comparison written to {output}")
-    if fmt == "json":
+    if fmt == "json" and output is None:
         print_json(comparison.to_dict())
-    elif fmt == "md":
+    elif fmt == "md" and output is None:
         print(to_markdown(comparison))
-    elif output is None or fmt == "terminal":
+    elif fmt == "terminal":
         Console().print(terminal_table(comparison))
         for run in comparison.runs[1:]:
             if run.status == "ran":
@@ -131,7 +131,8 @@ def _emit(comparison, fmt: str, output: Path | None) -> None:
 
 
 def _num(value, spec: str = ".3f") -> str:
-    return "n/a" if value is None else format(value, spec)
+    missing = value is None or (isinstance(value, float) and value != value)  # None or NaN
+    return "n/a" if missing else format(value, spec)
 
 
 def terminal_table(comparison):
