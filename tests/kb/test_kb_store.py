@@ -153,3 +153,11 @@ def test_a_read_gives_back_exactly_what_the_markdown_says(tmp_path):
             assert stored.postmortem == from_markdown(stored.markdown, source=slug), slug
     finally:
         kb.close()
+
+
+def test_library_file_names_are_their_ids():
+    """Opening a seeded knowledge base skips parsing the library by its file names, which
+    holds only while every file is named after its id."""
+    from failwell.kb.library import library_names, load_library
+
+    assert library_names() == {pm.id for pm in load_library()}

@@ -23,5 +23,12 @@ def load_library_files() -> list[tuple[Postmortem, str]]:
     return out
 
 
+def library_names() -> set[str]:
+    """The library's file names without ``.md``: its ids, by convention, read without
+    parsing a file (so opening a seeded knowledge base costs no YAML)."""
+    folder = resources.files("failwell").joinpath("kb", "library")
+    return {f.name[:-3] for f in folder.iterdir() if f.name.endswith(".md")}
+
+
 def load_library() -> list[Postmortem]:
     return [pm for pm, _ in load_library_files()]

@@ -357,9 +357,11 @@ class KnowledgeBase:
 
     def seed_library(self) -> int:
         """Add the starter library's postmortems that are not stored yet."""
-        from failwell.kb.library import load_library_files
+        from failwell.kb.library import library_names, load_library_files
 
         present = self.source_ids("library")
+        if library_names() <= present:  # every file's id is stored: nothing to parse
+            return 0
         missing = [(pm, md) for pm, md in load_library_files() if pm.id not in present]
         if missing:
             try:
