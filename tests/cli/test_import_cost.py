@@ -48,6 +48,8 @@ CASES = [  # (argv, heavy modules it may import)
     (["--help"], set()),
     (["kb", "search", "--help"], set()),
     (["scan", "--help"], set()),
+    (["mitigate", "--help"], set()),
+    (["loop", "audit", "--help"], set()),
     (["catalog"], set()),
     (["incident", "lint", "{postmortem}"], set()),
     (["incident", "list"], KB),
