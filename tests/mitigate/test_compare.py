@@ -106,6 +106,7 @@ def test_bad_input_is_one_message(tmp_path):
         (["--model-recipe", "os:getcwd"], "not an estimator"),
         (["--choose", "reweighing"], "--kb --project"),
         (["--fairness-attribute", "zip"], "must be one of the --protected"),
+        (["--deep"], "drop DATA and --target"),
     ]:
         res = runner.invoke(app, ["mitigate", str(path), "--target", "hired", "--protected",
                                   "gender", "--detector", "group-fairness", *extra])

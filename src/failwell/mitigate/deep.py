@@ -181,7 +181,16 @@ class DeepComparison:
             cells = [_cell(r.get(key), None if r is base else base.get(key), pct, key)
                      for key, _, pct in columns]
             lines.append(f"| {r['method']} | " + " | ".join(cells) + " |")
-        families = [f for f in base.get("corruption_error", {})]
+        grid = list(base.get("robust_accuracy_by_eps", {}))
+        if len(grid) > 1:
+            lines += ["", "| eps (PGD) | " + " | ".join(r["method"] for r in ran) + " |",
+                      "|---:|" + "---:|" * len(ran)]
+            for e in grid:
+                cells = [_cell(r["robust_accuracy_by_eps"].get(e), None if r is base
+                               else base["robust_accuracy_by_eps"][e], True, "acc")
+                         for r in ran]
+                lines.append(f"| {e:g} | " + " | ".join(cells) + " |")
+        families = list(base.get("corruption_error", {}))
         if families:
             lines += ["", "| corruption family | seen in training | "
                       + " | ".join(r["method"] for r in ran) + " |",
