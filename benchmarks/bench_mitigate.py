@@ -20,7 +20,7 @@ CHILD = f"""
 import json, time
 t = time.perf_counter()
 from failwell.demo import COMPAS_FEATURES, load_compas
-from failwell.mitigate.compare import compare
+from failwell.mitigate.comparison import compare
 from pathlib import Path
 comparison = compare(load_compas(Path({str(COMPAS)!r})), target="two_year_recid",
                      protected=["race", "sex"], features=COMPAS_FEATURES,

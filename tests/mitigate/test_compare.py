@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from failwell.cli import app
-from failwell.mitigate.compare import compare
+from failwell.mitigate.comparison import compare
 
 
 def applicants(n: int = 3000, seed: int = 0) -> pd.DataFrame:

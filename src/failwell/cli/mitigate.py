@@ -85,7 +85,7 @@ def mitigate(
         return _deep(data, target, method, seed, fmt, output)
     if data is None or target is None:
         raise InputError("give DATA and --target (or --deep for the digits demo).")
-    from failwell.mitigate.compare import compare
+    from failwell.mitigate.comparison import compare
     from failwell.progress import progress_bar
 
     with progress_bar(label="mitigating") as progress:

@@ -1,4 +1,5 @@
-"""Mitigations that findings point to: re-weighting and re-sampling for biased data.
+"""Mitigations that findings point to: re-weighting and re-sampling for biased data, and
+``compare`` / ``compare_deep``, which apply mitigations, re-scan and show the price.
 
 Plain functions over arrays, like fairlearn's: pass the protected groups and the labels, get
 weights or row indices back to feed any estimator's ``fit(..., sample_weight=...)``.
@@ -55,7 +56,16 @@ def resample_balanced(groups, labels, *, seed: int = 0) -> np.ndarray:
 
 
 def __getattr__(name: str):
-    """``adversarial_training`` needs torch; import it only when asked for."""
+    """The heavier parts on first use: ``compare`` (scikit-learn, fairlearn), and
+    ``compare_deep`` and ``adversarial_training`` (torch)."""
+    if name == "compare":
+        from failwell.mitigate.comparison import compare
+
+        return compare
+    if name == "compare_deep":
+        from failwell.mitigate.deep import compare_deep
+
+        return compare_deep
     if name == "adversarial_training":
         from failwell.mitigate.adversarial import adversarial_training
 
