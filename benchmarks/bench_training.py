@@ -6,6 +6,11 @@ Two CPU models: an MLP (784-512-512-10, batch 128) and a small CNN (two conv lay
 1x28x28, batch 64). Each loop runs with and without the monitor, alternating in blocks so
 that machine noise hits both alike; the ratio of median block times is the overhead. The
 monitor's own timers give each check's share of the step time.
+
+The replay runs in a worker process (the default on a machine without a GPU). The worker is
+started during the warm-up and waited for, so that the blocks measure the steady state; its
+one-off start time is printed on its own (in a run it starts in the background shortly before
+the first replay).
 """
 
 from __future__ import annotations
@@ -71,10 +76,14 @@ def measure(name: str, build) -> None:
     plain_opt = torch.optim.SGD(plain_model.parameters(), lr=0.01, momentum=0.9)
     watched_opt = torch.optim.SGD(watched_model.parameters(), lr=0.01, momentum=0.9)
     monitor = TrainingMonitor(watched_model, watched_opt, canary=(x[:32], y[:32]))
+    started = time.perf_counter()
+    monitor.start_replay()  # the worker, once: ready before the measured blocks
+    start_s = time.perf_counter() - started
     block(plain_model, plain_opt, x, y, None)  # warm up both
     block(watched_model, watched_opt, x, y, monitor)
     base = dict.fromkeys(monitor.overhead(), 0.0)
     base.update(monitor.overhead())
+    base_calls = monitor.timings.calls.get("replay", 0)
     steps_before = monitor.steps
     plain, watched = [], []
     for i in range(BLOCKS):  # ABBA order, so drift over time hits both arms alike
@@ -94,8 +103,15 @@ def measure(name: str, build) -> None:
         print(f"    {check:7s} {100 * share:5.2f}% of a step")
     own = sum(s - base[c] for c, s in monitor.overhead().items()) / steps / step_plain
     print(f"    monitor's own timers, all checks: {100 * own:.2f}% of a step")
+    replays = monitor.timings.calls.get("replay", 0) - base_calls
+    if replays:
+        each = (monitor.overhead()["replay"] - base["replay"]) / replays
+        print(f"    replay on {monitor.replayer.describe()}: {1000 * each:.1f} ms each "
+              f"({each / step_plain:.1f} steps' worth, {replays} replays); worker start "
+              f"{start_s:.2f} s, once")
     print(f"    noise floor (same loop in both arms): {100 * noise_floor(build):+.1f}%")
     print(f"    alerts: {len(monitor.alerts)}")
+    monitor.close()
 
 
 def main() -> int:

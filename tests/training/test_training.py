@@ -79,23 +79,30 @@ def test_checking_norms_every_step_catches_them_at_the_step(name, when, fault):
     assert monitor.alerts[0].step == 153, (name, monitor.alerts[0])
 
 
-def test_a_faulty_device_is_caught_by_deterministic_replay():
+def test_a_faulty_kernel_is_caught_by_the_replay_in_a_worker_process():
+    """The fault is in the training process's addmm kernel (torch.library), not in the model:
+    the worker's replay does not have it (tests/training/test_replay.py has the rest)."""
     x, y, model, optimizer = task(3)
     monitor = TrainingMonitor(model, optimizer, canary=(x[:64], y[:64]), replay_every=25)
-    device = faults.FaultyDevice(model[2], bit=18)  # a small error: no norm can see it
-    for step in range(1, 201):
-        device.active = step >= 110
-        optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(x[:64]), y[:64])
-        loss.backward()
-        optimizer.step()
-        monitor.step(loss)
+    kernel = faults.FaultyKernel("addmm", bit=18)  # a small error: no norm can see it
+    try:
+        for step in range(1, 201):
+            kernel.active = step >= 110
+            optimizer.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(x[:64]), y[:64])
+            loss.backward()
+            optimizer.step()
+            monitor.step(loss)
+    finally:
+        kernel.active = False
+        monitor.close()
     replay = [a for a in monitor.alerts if a.kind == "replay-mismatch"]
     assert replay and 110 <= replay[0].step <= 125  # within replay_every steps
     assert all(a.kind == "replay-mismatch" for a in monitor.alerts)
 
 
-def test_checkpoints_are_validated(tmp_path):
+def test_checkpoints_are_validated(tmp_path, monkeypatch):
+    monkeypatch.setenv("FAILWELL_CHECKPOINT_KEY", "test key")  # signed: no unsigned warning
     monitor = train(steps=40)
     model = monitor.model
     canary = monitor.canary_loss
@@ -145,6 +152,7 @@ def test_run_record_report_and_postmortem(tmp_path):
 
 def test_overhead_is_reported_per_check():
     monitor = train(steps=200, replay_every=50)
+    monitor.close()  # stops the replay worker
     overhead = monitor.overhead()
     assert set(overhead) == {"loss", "norms", "stats", "replay", "record"}
     assert overhead["norms"] > 0 and overhead["replay"] > 0 and math.isfinite(sum(

@@ -1,6 +1,7 @@
 """Training health monitor (``failwell[torch]``): anomalies in norms and losses, silent data
-corruption checks (deterministic replay, cross-replica checksums, checkpoint validation),
-fault injection for drills, and a run record."""
+corruption checks (a replay on another executor, bit-exact cross-replica hashes, signed and
+canary-checked checkpoints), fault injection for drills (a corrupted kernel), a run record,
+and callbacks for Lightning, the Hugging Face Trainer and MLflow."""
 
 from failwell.training.monitor import Alert, TrainingMonitor
 

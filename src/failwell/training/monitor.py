@@ -8,19 +8,22 @@ step on small CPU models; see ``benchmarks/bench_training.py``):
 * every ``every`` (10) steps: per-layer gradient and weight norms in one fused call each
   (non-finite values; spikes; weight norms that jump either way);
 * every ``stats_every`` (100) steps: per-layer update-to-weight ratios and extreme weights;
-* every ``replay_every`` (500) steps, with a canary batch: deterministic replay. The canary loss is
-  computed on the live model and again on a clean copy of the same state (another "device");
-  the two must agree within ``replay_tol``, and the copy's own forward/backward run twice
-  must agree bit for bit. A faulty core that silently computes wrong values disagrees.
+* every ``replay_every`` (500) steps, with a canary batch: replay on another executor. The
+  canary loss and gradients are computed on the live model and again from the same state
+  where a fault in the training process cannot follow (``replay=``: a worker process by
+  default, or another device; see :mod:`failwell.training.replay`). The losses must agree
+  within ``replay_tol``, the gradients bit for bit (CPU in both processes) or within
+  ``replay_grad_tol`` (across devices). A faulty core that silently computes wrong values
+  disagrees.
 
 An alert is raised once per series until that series is back inside its band.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,6 +32,16 @@ from typing import Any
 import torch
 
 from failwell.training.anomaly import RobustBand
+from failwell.training.replay import (
+    CROSS_DEVICE_GRAD_TOL,
+    Replayer,
+    ReplayError,
+    ReplayUnavailable,
+    canary_pass,
+    full_precision,
+    make_replayer,
+    unwrap,
+)
 
 
 @dataclass
@@ -60,17 +73,35 @@ class Timings:
 
 
 class TrainingMonitor:
+    """``replay`` chooses where the canary replay runs: ``"auto"`` (another device when there
+    is one, else a worker process), ``"process"``, ``"device:cuda:1"`` (any torch device) or
+    ``"inline"`` (this process: catches transient faults only). With ``"auto"``, a model that
+    cannot travel to a worker (a lambda hook, a class defined in ``__main__``) falls back to
+    ``"inline"`` with a warning; an explicit ``"process"`` raises
+    :class:`~failwell.training.replay.ReplayError` instead. ``replay_grad_tol`` (relative to
+    each tensor's largest gradient) defaults to 0 where both executors run CPU kernels, else
+    1e-4. Call ``close()`` (or use ``with``) to stop the worker."""
+
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None,
                  *, canary: tuple[torch.Tensor, torch.Tensor] | None = None,
                  loss_fn: Callable | None = None, every: int = 10, stats_every: int = 100,
                  replay_every: int = 500, window: int = 100, warmup: int = 20,
                  threshold: float = 8.0, replay_tol: float = 1e-5,
+                 replay: str | Replayer = "auto", replay_grad_tol: float | None = None,
                  store: str | Path | None = None, run_name: str = "run",
                  on_alert: Callable[[Alert], None] | None = None):
         self.model, self.optimizer = model, optimizer
-        self.canary, self.loss_fn = canary, loss_fn or torch.nn.functional.cross_entropy
+        self.loss_fn = loss_fn or torch.nn.functional.cross_entropy
+        # fresh, contiguous copies: both executors then see the same memory layout
+        self.canary = None if canary is None else tuple(
+            t.detach().clone(memory_format=torch.contiguous_format) for t in canary)
         self.every, self.stats_every, self.replay_every = every, stats_every, replay_every
         self.threshold, self.replay_tol = threshold, replay_tol
+        self.replay_mode, self._grad_tol = replay, replay_grad_tol
+        self.replayer: Replayer | None = None
+        self._replay_model = unwrap(model)
+        if self.canary is not None:
+            self.replayer = self._make_replayer(replay)
         self.window, self.warmup = window, warmup
         self.names = [n for n, p in model.named_parameters() if p.requires_grad]
         self.params = [p for _, p in model.named_parameters() if p.requires_grad]
@@ -81,7 +112,6 @@ class TrainingMonitor:
         self.steps = 0
         self.timings = Timings()
         self._before: list[torch.Tensor] | None = None
-        self._scratch: torch.nn.Module | None = None
         self.store = None
         if store is not None:
             from failwell.training.store import RunStore
@@ -89,6 +119,7 @@ class TrainingMonitor:
             self.store = RunStore(store, run_name=run_name, config={
                 "every": every, "stats_every": stats_every, "replay_every": replay_every,
                 "window": window, "warmup": warmup, "threshold": threshold,
+                "replay": self.replayer.kind if self.replayer else None,
                 "parameters": self.names})
         self._hook = None
         self._arm_update_snapshot()
@@ -117,6 +148,13 @@ class TrainingMonitor:
             new += self._stats(step, recorded)
             t2 = time.perf_counter()
             self.timings.add("stats", t2 - t1)
+            t1 = t2
+        if self.replayer is not None and step >= self.replay_every - max(
+                1, self.replay_every // 10):
+            # a tenth of an interval ahead: the worker starts in the background (idempotent)
+            self.replayer.start()
+            t2 = time.perf_counter()
+            self.timings.replay += t2 - t1  # pickling the model for the worker, once
             t1 = t2
         if self.canary is not None and step % self.replay_every == 0:
             new += self._replay(step, recorded)
@@ -214,58 +252,118 @@ class TrainingMonitor:
         self._before = None
         return new
 
-    def _clean_copy(self) -> torch.nn.Module:
-        """The live model's architecture without its hooks: the "other device"."""
-        if self._scratch is None:
-            self._scratch = copy.deepcopy(self.model)
-            for module in self._scratch.modules():
-                module._forward_hooks.clear()
-                module._forward_pre_hooks.clear()
-                module._backward_hooks.clear()
-        self._scratch.load_state_dict(self.model.state_dict())
-        return self._scratch
+    def _make_replayer(self, spec: str | Replayer) -> Replayer:
+        try:
+            return make_replayer(spec, self._replay_model, self.canary, self.loss_fn)
+        except ReplayError as exc:
+            if spec != "auto":
+                raise
+            self._fall_back(exc)
+            return make_replayer("inline", self._replay_model, self.canary, self.loss_fn)
+
+    def _fall_back(self, exc: ReplayError) -> None:
+        warnings.warn(f"{exc}\nThe canary replay falls back to replay='inline', which cannot "
+                      "catch a persistent faulty core.", RuntimeWarning, stacklevel=4)
+
+    def start_replay(self, wait: bool = True) -> None:
+        """Start the replay executor now rather than shortly before the first replay (a
+        worker process takes a few seconds to import torch); with ``wait``, until it is ready."""
+        if self.replayer is None:
+            return
+        self.replayer.start()
+        if wait:
+            try:
+                self.replayer.wait_ready()
+            except ReplayError as exc:
+                if self.replay_mode != "auto":
+                    raise
+                self._fall_back(exc)
+                self.replayer = self._make_replayer("inline")
 
     def canary_loss(self, model: torch.nn.Module | None = None) -> float:
+        """The canary loss of ``model`` (the live one by default), in eval mode, without
+        gradients; each module's training flag is restored."""
         model = model or self.model
         x, y = self.canary
-        was_training = model.training
+        modes = [(module, module.training) for module in model.modules()]
         model.eval()
-        with torch.no_grad():
-            value = float(self.loss_fn(model(x), y))
-        model.train(was_training)
-        return value
+        try:
+            with torch.no_grad():
+                return float(self.loss_fn(model(x), y))
+        finally:
+            for module, mode in modes:
+                module.training = mode
 
     def _replay(self, step: int, recorded: dict[str, float]) -> list[Alert]:
-        live = self.canary_loss()
-        scratch = self._clean_copy()
-        replayed = self.canary_loss(scratch)
+        try:
+            self.replayer.begin(step)
+        except ReplayError as exc:  # the worker could not rebuild the model
+            if self.replay_mode != "auto":
+                raise
+            self._fall_back(exc)
+            self.replayer = self._make_replayer("inline")
+            self.replayer.begin(step)
+        except ReplayUnavailable as exc:
+            warnings.warn(f"canary replay skipped at step {step}: {exc}", RuntimeWarning,
+                          stacklevel=3)
+            return []
+        try:
+            replayed, replayed_grads = self.replayer.finish()
+        except ReplayUnavailable as exc:
+            warnings.warn(f"canary replay skipped at step {step}: {exc}", RuntimeWarning,
+                          stacklevel=3)
+            return []
+        # one after the other, not overlapped: both passes use all the trainer's threads, and
+        # oversubscribed cores made an overlapped replay several times slower
+        names = self.replayer.grad_names  # as of begin(): a pruned model has new names
+        params = dict(self._replay_model.named_parameters())
+        with full_precision():
+            live, live_grads = canary_pass(self._replay_model, [params[n] for n in names],
+                                           self.canary, self.loss_fn)
         recorded["canary_loss"] = live
-        new = []
-        if not (math.isfinite(live) and math.isfinite(replayed)):
+        where = self.replayer.describe()
+        if not math.isfinite(live):
             return self._raise(step, "nonfinite", "canary_loss", live,
                                f"canary loss is {live} at step {step}")
+        new = []
         if not math.isclose(live, replayed, rel_tol=self.replay_tol, abs_tol=1e-12):
             new += self._raise(step, "replay-mismatch", "canary_loss", live,
-                               f"canary loss {live!r} on the training model, {replayed!r} "
-                               f"replayed from the same state at step {step}: a computation "
-                               "differed (faulty device or silent data corruption)")
+                               f"canary loss {live!r} in the training process, {replayed!r} "
+                               f"replayed from the same state on {where} at step {step}: a "
+                               "computation differed (faulty core or silent data corruption)")
         else:
             self.open.discard("canary_loss")
-        first, second = self._canary_gradients(scratch), self._canary_gradients(scratch)
-        if not torch.allclose(first, second, rtol=0.0, atol=0.0, equal_nan=True):
-            new += self._raise(step, "replay-mismatch", "canary_gradients",
-                               float((first - second).abs().max()),
-                               f"two identical canary backward passes differed at step {step}")
+        differs = self._gradient_difference(names, live_grads, replayed_grads)
+        if differs is not None:
+            name, diff, count = differs
+            new += self._raise(step, "replay-mismatch", "canary_gradients", diff,
+                               f"canary gradients of {name} differ in {count} element(s) (by "
+                               f"up to {diff:.3g}) between the training process and {where} "
+                               f"at step {step}: a computation differed (faulty core or "
+                               "silent data corruption)")
         else:
             self.open.discard("canary_gradients")
         return new
 
-    def _canary_gradients(self, model: torch.nn.Module) -> torch.Tensor:
-        x, y = self.canary
-        model.zero_grad(set_to_none=True)
-        self.loss_fn(model(x), y).backward()
-        grads = [p.grad.detach().flatten() for p in model.parameters() if p.grad is not None]
-        return torch.cat(grads)
+    def _gradient_difference(self, names: list[str], live: list[torch.Tensor],
+                             replayed: list[torch.Tensor]) -> tuple[str, float, int] | None:
+        """The first parameter whose canary gradients differ beyond the tolerance: bit for
+        bit (0) when both executors run CPU kernels, as the same kernels on the same inputs
+        with the same thread count are deterministic; else ``CROSS_DEVICE_GRAD_TOL``."""
+        tol = self._grad_tol
+        if tol is None:
+            tol = 0.0 if self.replayer.exact else CROSS_DEVICE_GRAD_TOL
+        for name, a, b in zip(names, live, replayed, strict=True):
+            b = b.to(a.device)
+            if torch.equal(a, b):
+                continue
+            same = (a == b) | (a.isnan() & b.isnan())
+            delta = torch.where(same, 0.0, (a.double() - b.double()).abs().nan_to_num(
+                nan=math.inf))
+            bad = delta > tol * float(a.abs().nan_to_num(nan=0.0, posinf=0.0).max())
+            if bool(bad.any()):
+                return name, float(delta.max()), int(bad.sum())
+        return None
 
     # -- after the run -----------------------------------------------------------------------
 
@@ -274,7 +372,10 @@ class TrainingMonitor:
         return {k: v for k, v in asdict(self.timings).items() if k != "calls"}
 
     def close(self) -> None:
-        """Write the buffered metrics (the store also flushes on a timer and at exit)."""
+        """Stop the replay worker and write the buffered metrics (the store also flushes on a
+        timer and at exit; the worker also stops when the monitor is collected or at exit)."""
+        if self.replayer is not None:
+            self.replayer.close()
         if self.store is not None:
             self.store.close()
 
