@@ -167,3 +167,22 @@ def test_without_reference_a_rising_concentration_is_found_over_time():
     assert flat.verdict == "clean", flat.reasons
     untimed = audit(simulated("popularity", seed=2), item="sku", reward="clicked")
     assert untimed.verdict == "inconclusive"
+
+
+def test_users_overlap_is_high_when_everyone_sees_the_same_items():
+    """The --user column: the mean Jaccard of users' exposure sets, computed independently
+    here on a small case, and higher for one list for everyone than for personal lists."""
+    rng = np.random.default_rng(0)
+    users = np.repeat(np.arange(300), 10)
+    same = rng.integers(0, 12, len(users))  # everyone draws from the same 12 items
+    own = (users * 7 + rng.integers(0, 12, len(users))) % 400  # each user near their own
+    frame = pd.DataFrame({"u": users, "clicked": (rng.random(len(users)) < 0.1).astype(int),
+                          "served_at": pd.Timestamp("2026-01-01")})
+    shared = audit(frame.assign(sku=same), item="sku", reward="clicked", user="u")
+    personal = audit(frame.assign(sku=own), item="sku", reward="clicked", user="u")
+    high = shared.logs["user_overlap"]["mean_jaccard"]
+    low = personal.logs["user_overlap"]["mean_jaccard"]
+    assert high > 0.3 > low
+    sets = [set(same[users == u]) for u in range(300)]
+    pairs = [len(a & b) / len(a | b) for i, a in enumerate(sets) for b in sets[i + 1:]]
+    assert high == pytest.approx(np.mean(pairs), abs=1e-12)

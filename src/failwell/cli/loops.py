@@ -101,6 +101,9 @@ def figures_table(result):
         lambda s: s["concentration"]["top_share"], "{:.1%}")
     row("rich-get-richer slope", lambda s: _interval(s.get("rich_get_richer"),
                                                       "coefficient"), "{}")
+    if result.logs.get("user_overlap") or (ref and ref.get("user_overlap")):
+        row("users' overlap (Jaccard)", lambda s: (s.get("user_overlap") or {}).get(
+            "mean_jaccard"))
     row("reward rate (proxy)", lambda s: _interval(s["proxy"], "mean", "{:.4f}"), "{}")
     for name in result.logs["guardrails"]:
         row(f"guardrail {name}", lambda s, n=name: _interval(s["guardrails"][n], "mean",

@@ -197,6 +197,8 @@ def _summary(logs: Logs, catalog: np.ndarray, rails: list[Guardrail], config: Au
         "guardrails": {g.column: {**_rate(_recorded(logs.guardrails[g.column]), False),
                                   "lower_is_better": g.lower} for g in rails},
         "rich_get_richer": None,
+        "user_overlap": user_overlap(logs, catalog, config.seed) if logs.user is not None
+        else None,
         "window_table": pd.DataFrame(),
     }
     if logs.time is not None:
@@ -255,6 +257,38 @@ def rich_get_richer(logs: Logs, catalog: np.ndarray, window: np.ndarray,
     return {"coefficient": float(beta[1]), "low": float(beta[1] - 1.96 * se),
             "high": float(beta[1] + 1.96 * se), "reward_coefficient": float(beta[2]),
             "points": len(y)}
+
+
+USER_SAMPLE = 500  # users whose exposure sets are compared pairwise
+
+
+def user_overlap(logs: Logs, catalog: np.ndarray, seed: int = 0) -> dict[str, float] | None:
+    """How alike what different users were shown is: the mean Jaccard index of the item sets
+    of pairs of users (a sample of ``USER_SAMPLE`` users with two impressions or more), as
+    Chaney et al. (2018) measure homogenization. Descriptive only: it rises with the
+    impressions per user, so compare logs with similar per-user volumes."""
+    from scipy import sparse
+
+    users, counts = np.unique(logs.user, return_counts=True)
+    users = users[counts >= 2]
+    if len(users) < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    chosen = np.sort(rng.choice(users, min(USER_SAMPLE, len(users)), replace=False))
+    rows = np.isin(logs.user, chosen)
+    where = np.searchsorted(catalog, logs.items)[logs.item[rows]]
+    user_row = np.searchsorted(chosen, logs.user[rows])
+    seen = sparse.csr_matrix((np.ones(len(where)), (user_row, where)),
+                             shape=(len(chosen), len(catalog)))
+    seen.sum_duplicates()
+    seen.data[:] = 1.0  # a set: repeated impressions of an item count once
+    inter = (seen @ seen.T).toarray()
+    sizes = np.diag(inter)
+    union = sizes[:, None] + sizes[None, :] - inter
+    upper = np.triu_indices(len(chosen), k=1)
+    jaccard = inter[upper] / np.maximum(union[upper], 1)
+    return {"mean_jaccard": float(jaccard.mean()), "users": len(chosen),
+            "items_per_user": float(sizes.mean())}
 
 
 # -- comparisons --------------------------------------------------------------------------

@@ -44,6 +44,9 @@ def _metrics(audit: LoopAudit) -> dict[str, float]:
         rgr = summary.get("rich_get_richer")
         if rgr:
             out[f"{role}.rich_get_richer"] = rgr["coefficient"]
+        overlap = summary.get("user_overlap")
+        if overlap:
+            out[f"{role}.user_overlap"] = overlap["mean_jaccard"]
     if audit.comparison.get("gini"):
         out["gini_difference"] = audit.comparison["gini"]["difference"]
     if audit.comparison.get("proxy"):
