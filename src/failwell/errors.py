@@ -55,6 +55,21 @@ def require(module: str, *, extra: str, purpose: str):
         raise MissingExtraError(module.split(".")[0], extra, purpose) from exc
 
 
+def import_spec(spec: str, *, what: str, usage: str):
+    """The object a ``module:name`` text names (a user's recommender, candidate policy or
+    model recipe): ``usage`` is the error when the text is not of that form, and a failed
+    import says which ``what`` could not be imported."""
+    import importlib
+
+    module_name, colon, attr = spec.partition(":")
+    if not colon or not module_name or not attr:
+        raise InputError(usage)
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise InputError(f"cannot import the {what} {spec!r}: {exc}") from None
+
+
 def close_matches(word: str, choices, *, n: int = 3, cutoff: float = 0.6) -> list[str]:
     """The known names closest to a misspelled one (for "did you mean" hints)."""
     import difflib

@@ -243,17 +243,9 @@ def loop_simulate(
 
 
 def _import_model(spec: str):
-    import importlib
+    from failwell.errors import InputError, import_spec
 
-    from failwell.errors import InputError
-
-    module_name, colon, attr = spec.partition(":")
-    if not colon or not module_name or not attr:
-        raise InputError(f"--model {spec!r}: write module:function.")
-    try:
-        fn = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise InputError(f"cannot import the recommender {spec!r}: {exc}") from None
+    fn = import_spec(spec, what="recommender", usage=f"--model {spec!r}: write module:function.")
     if not callable(fn):
         raise InputError(f"--model {spec!r} is not callable.")
     return fn

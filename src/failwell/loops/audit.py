@@ -203,43 +203,41 @@ def _summary(logs: Logs, catalog: np.ndarray, rails: list[Guardrail], config: Au
     }
     if logs.time is not None:
         index, edges = _window_index(logs, config.windows)
-        rows = []
-        for w in range(len(edges) - 1):
-            mask = index == w
-            if not mask.any():
-                continue
-            rows.append({"log": role, "window": w,
-                         "start": pd.Timestamp(edges[w]).isoformat(),
-                         **figures(_counts(logs, catalog, np.flatnonzero(mask))),
-                         "reward_rate": float(logs.reward[mask].mean())})
-        out["window_table"] = pd.DataFrame(rows)
-        out["windows"] = len(rows)
-        out["rich_get_richer"] = rich_get_richer(logs, catalog, index, len(edges) - 1)
+        shown, won = _by_window(logs, catalog, index, len(edges) - 1)
+        busy = np.flatnonzero(shown.sum(axis=1) > 0)  # windows with impressions
+        out["window_table"] = pd.DataFrame([
+            {"log": role, "window": int(w), "start": pd.Timestamp(edges[w]).isoformat(),
+             **figures(shown[w]), "reward_rate": float(won[w].sum() / shown[w].sum())}
+            for w in busy])
+        out["windows"] = len(busy)
+        out["rich_get_richer"] = rich_get_richer(shown[busy], won[busy],
+                                                 float(logs.reward.mean()))
     return out
 
 
-def rich_get_richer(logs: Logs, catalog: np.ndarray, window: np.ndarray,
-                    n_windows: int) -> dict[str, float] | None:
-    """Slope of next-window log exposure on this window's, beyond the reward rate (OLS).
-
-    Exposure is relative to an even share (1 = what uniform exposure would give), reward
-    rates are shrunk towards the log's mean by 20 pseudo-impressions so an item shown twice
-    does not look like a hit. None with fewer than three windows.
-    """
-    if n_windows < 3:
-        return None
-    where = np.searchsorted(catalog, logs.items)[logs.item]
+def _by_window(logs: Logs, catalog: np.ndarray, window: np.ndarray,
+               n_windows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Impressions and rewards per (window, catalog item), in one pass over the log."""
     k = len(catalog)
-    cell = window * k + where
+    cell = window * k + np.searchsorted(catalog, logs.items)[logs.item]
     shown = np.bincount(cell, minlength=n_windows * k).reshape(n_windows, k).astype(float)
     won = np.bincount(cell, weights=logs.reward, minlength=n_windows * k).reshape(n_windows, k)
-    totals = shown.sum(axis=1, keepdims=True)
-    keep = totals[:, 0] > 0
-    shown, won, totals = shown[keep], won[keep], totals[keep]
+    return shown, won
+
+
+def rich_get_richer(shown: np.ndarray, won: np.ndarray,
+                    prior: float) -> dict[str, float] | None:
+    """Slope of next-window log exposure on this window's, beyond the reward rate (OLS),
+    from impressions and rewards per (window, item) over windows that had impressions.
+
+    Exposure is relative to an even share (1 = what uniform exposure would give), reward
+    rates are shrunk towards the log's mean (``prior``) by 20 pseudo-impressions so an item
+    shown twice does not look like a hit. None with fewer than three windows.
+    """
     if len(shown) < 3:
         return None
-    exposure = np.log1p(shown / totals * k)
-    prior = float(logs.reward.mean())
+    k = shown.shape[1]
+    exposure = np.log1p(shown / shown.sum(axis=1, keepdims=True) * k)
     rate = (won + 20 * prior) / (shown + 20)
     y = exposure[1:].ravel()
     x = np.column_stack([np.ones_like(y), exposure[:-1].ravel(), rate[:-1].ravel()])

@@ -8,14 +8,13 @@ from.
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from failwell.errors import InputError
+from failwell.errors import InputError, import_spec
 from failwell.loops import ope
 from failwell.loops.logs import read_logs
 
@@ -78,13 +77,8 @@ def _candidate(spec: str, data, train: np.ndarray, rows: np.ndarray) -> np.ndarr
         prior = float(data.reward[train].mean())
         rate = (won + 10 * prior) / (shown + 10)  # an item shown twice is not a hit
         return ope.from_scores(np.broadcast_to(rate, (len(rows), n_items)), k=int(k))
-    module_name, colon, attr = spec.partition(":")
-    if not colon or not module_name or not attr:
-        raise InputError(f"--candidate {spec!r}: use 'uniform', 'top:K' or module:function.")
-    try:
-        fn = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise InputError(f"cannot import the candidate {spec!r}: {exc}") from None
+    fn = import_spec(spec, what="candidate",
+                     usage=f"--candidate {spec!r}: use 'uniform', 'top:K' or module:function.")
     frame = pd.DataFrame({"item": data.items[data.item[rows]], "row": rows})
     history = pd.DataFrame({"item": data.items[data.item[train]],
                             "reward": data.reward[train]})

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from failwell.errors import InputError, close_matches
+from failwell.errors import InputError
+from failwell.tables import read_file, require_columns
 
 
 @dataclass
@@ -157,41 +158,6 @@ def _refuse(label: str, column: str, what: str, bad: np.ndarray,
 def _read(source: str | Path | pd.DataFrame, columns: list[str],
           name: str) -> tuple[pd.DataFrame, str]:
     if isinstance(source, pd.DataFrame):
-        _check_columns(list(source.columns), columns, f"the {name} frame")
+        require_columns(list(source.columns), columns, f"the {name} frame")
         return source[columns].reset_index(drop=True), f"the {name} frame"
-    path = Path(source)
-    if not path.exists():
-        raise InputError(f"No such file: {path}")
-    if path.is_dir():
-        raise InputError(f"{path} is a directory; give a CSV or Parquet file.")
-    suffix = path.suffix.lower()
-    try:
-        if suffix in {".parquet", ".pq"}:
-            import pyarrow.parquet as pq
-
-            _check_columns(pq.read_schema(path).names, columns, str(path))
-            return pd.read_parquet(path, columns=columns), str(path)
-        if suffix in {".csv", ".tsv", ".txt", ""}:
-            sep = "\t" if suffix == ".tsv" else ","
-            header = pd.read_csv(path, sep=sep, nrows=0).columns
-            _check_columns(list(header), columns, str(path))
-            return pd.read_csv(path, sep=sep, usecols=columns, low_memory=False), str(path)
-    except InputError:
-        raise
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{path} is empty.") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path} is not UTF-8 text ({exc.reason}).") from None
-    except Exception as exc:
-        raise InputError(f"Could not read {path}: {str(exc).splitlines()[0]}") from None
-    raise InputError(f"{path}: unsupported file type {suffix!r}; use .csv or .parquet.")
-
-
-def _check_columns(have: list[str], wanted: list[str], label: str) -> None:
-    for column in wanted:
-        if column not in have:
-            hint = close_matches(column, have)
-            raise InputError(f"{label} has no column {column!r}"
-                             + (f"; did you mean {', '.join(map(repr, hint))}?" if hint
-                                else f"; it has {', '.join(map(repr, have[:12]))}"
-                                + ("..." if len(have) > 12 else "") + "."))
+    return read_file(Path(source), columns), str(source)

@@ -7,7 +7,6 @@ one-hot encode text columns themselves, so a CSV needs no preparation.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -15,7 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from failwell.errors import InputError
+from failwell.errors import InputError, import_spec
 
 BUILTIN = ("gbm", "logistic")
 
@@ -39,14 +38,9 @@ def make_estimator(recipe: str | Callable[[], Any] | Any, features: pd.DataFrame
                          f"or an estimator, not {type(recipe).__name__}.")
     if recipe in BUILTIN:
         return _builtin(recipe, features, seed)
-    module_name, colon, attr = recipe.partition(":")
-    if not colon or not module_name or not attr:
-        raise InputError(f"--model-recipe {recipe!r}: use {' or '.join(BUILTIN)}, or "
-                         "module:function returning an unfitted scikit-learn estimator.")
-    try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise InputError(f"cannot import the model recipe {recipe!r}: {exc}") from None
+    factory = import_spec(recipe, what="model recipe", usage=(
+        f"--model-recipe {recipe!r}: use {' or '.join(BUILTIN)}, or module:function "
+        "returning an unfitted scikit-learn estimator."))
     return _checked(factory(), recipe)
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from failwell.errors import InputError, did_you_mean
+from failwell.tables import read_file
 
 BINARY_HELP = (
     "failwell scans binary classification: the target must have exactly two values "
@@ -31,7 +32,7 @@ def read_table(source: Any, *, where: str | None = None) -> pd.DataFrame:
     elif type(source).__module__.startswith("polars"):
         frame = source.to_pandas()
     else:
-        frame = _read_path(Path(source))
+        frame = read_file(Path(source))
     if frame.empty:
         raise InputError(f"{source if not hasattr(source, 'shape') else 'The table'} has no rows.")
     if where:
@@ -42,24 +43,6 @@ def read_table(source: Any, *, where: str | None = None) -> pd.DataFrame:
         if frame.empty:
             raise InputError(f"No rows are left after --where {where!r}.")
     return frame.reset_index(drop=True)
-
-
-def _read_path(path: Path) -> pd.DataFrame:
-    if not path.exists():
-        raise InputError(f"No such file: {path}")
-    if path.is_dir():
-        raise InputError(f"{path} is a directory; give a CSV or Parquet file.")
-    suffix = path.suffix.lower()
-    try:
-        if suffix in {".parquet", ".pq"}:
-            return pd.read_parquet(path)
-        if suffix in {".csv", ".txt", ".tsv"} or suffix == "":
-            return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", low_memory=False)
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{path} is empty.") from None
-    except Exception as exc:
-        raise InputError(f"Could not read {path}: {exc}") from exc
-    raise InputError(f"{path}: unsupported file type {suffix!r}; use .csv or .parquet.")
 
 
 @dataclass
