@@ -68,6 +68,16 @@ class ScanContext:
         self._cache: dict[tuple, Predictions] = {}
         self._sample: np.ndarray | None = None
         self.current_detector = ""
+        # A partitioned scan's context holds a uniform sample of the table: the sample rows'
+        # numbers in the whole table, and how many rows the whole has.
+        self.positions: np.ndarray | None = None
+        self.total_rows = dataset.n_rows
+
+    def row_positions(self) -> np.ndarray:
+        """Each row's number in the whole table (a partitioned scan's sample skips some)."""
+        if self.positions is None:
+            return np.arange(self.dataset.n_rows, dtype=np.int64)
+        return self.positions
 
     # -- requirements -------------------------------------------------------------------
     def require_model(self) -> ModelAdapter:

@@ -28,6 +28,20 @@ def group_codes(frame: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, li
     return compact, [labels[i] for i in used]
 
 
+def ordered_labels(index: pd.Index) -> tuple[np.ndarray, list[str]]:
+    """For an index of group keys (one level per column): the order and labels that
+    :func:`group_codes` gives the same groups (sorted values per column, missing last)."""
+    keys = index.to_frame(index=False)
+    codes, names = [], []
+    for col in keys.columns:
+        c, uniques = pd.factorize(keys[col], sort=True)
+        codes.append(np.where(c < 0, len(uniques), c))
+        names.append([str(u) for u in uniques] + [MISSING])
+    order = np.lexsort(codes[::-1]) if codes else np.arange(len(keys))
+    labels = [" | ".join(names[j][codes[j][i]] for j in range(len(codes))) for i in order]
+    return order, labels
+
+
 def mitigation_for(mode_id: str, extra: str = "") -> str:
     """The catalog's mitigations for a failure mode, with a detector-specific line first."""
     lines = list(load_catalog().failure_mode(mode_id).mitigations)

@@ -15,7 +15,10 @@ from scipy import stats
 
 from failwell.findings import Finding, Metric, Severity
 from failwell.scanner.context import ScanContext
-from failwell.scanner.detectors._common import group_codes, mitigation_for, pct, severity_by
+from failwell.scanner.detectors._common import mitigation_for, ordered_labels, pct, severity_by
+from failwell.scanner.detectors.fairness import group_counts
+from failwell.scanner.duplicates import RowHashes
+from failwell.scanner.partials import Batch, run_in_memory
 from failwell.stats import two_proportion_pvalue, wilson_interval
 
 
@@ -36,12 +39,42 @@ class DataAuditDetector:
     max_duplicate_share: float = 0.01
 
     def run(self, ctx: ScanContext) -> list[Finding]:
-        checks = (self._imbalance, self._representation, self._base_rates, self._missing,
-                  self._duplicates, self._overlap)
-        return [f for check in checks for f in check(ctx)]
+        return run_in_memory(self, ctx)
 
-    def _imbalance(self, ctx: ScanContext) -> list[Finding]:
-        share = float(ctx.dataset.y.mean())
+    def start(self, ctx: ScanContext) -> dict:
+        """The columns the overlap check hashes (those the training data shares)."""
+        ref = ctx.config.reference
+        shared = [] if ref is None else [c for c in ctx.dataset.frame.columns
+                                         if c in ref.columns]
+        return {"overlap_columns": shared}
+
+    def columns(self, ctx: ScanContext, stage: dict) -> list[str]:
+        return list(ctx.dataset.frame.columns)  # a duplicate is judged on every column
+
+    def partial(self, batch: Batch, stage: dict) -> dict:
+        ds = batch.dataset
+        y = batch.y
+        groups = {attr: group_counts(batch.frame, [attr], y, y)[["n", "positives"]]
+                  for attr in ds.protected}
+        out = {"n": len(y), "positives": int(y.sum()), "groups": groups,
+               "missing": batch.frame[_used(ds)].isna().sum().to_numpy(),
+               "rows": RowHashes.of(ds.row_hashes, batch.positions)}
+        shared = stage["overlap_columns"]
+        if shared:
+            same = shared == list(batch.frame.columns)
+            out["overlap"] = out["rows"] if same else RowHashes.of(
+                pd.util.hash_pandas_object(batch.frame[shared], index=False).to_numpy(),
+                batch.positions)
+        return out
+
+    def finish(self, ctx: ScanContext, stage: dict, merged: dict) -> list[Finding]:
+        return [f for check in (self._imbalance, self._representation, self._base_rates,
+                                self._missing, self._duplicates, self._overlap)
+                for f in check(ctx, stage, merged)]
+
+    def _imbalance(self, ctx: ScanContext, stage: dict, merged: dict) -> list[Finding]:
+        n = merged["n"]
+        share = merged["positives"] / n
         minority = min(share, 1 - share)
         ctx.log_metric("data.minority_class_share", minority)
         if minority >= self.min_class_share:
@@ -50,19 +83,20 @@ class DataAuditDetector:
             "class-imbalance",
             Severity.HIGH if minority < self.min_class_share / 5 else Severity.MEDIUM,
             f"Rare outcome: the minority class is {pct(minority)} of rows",
-            f"{ctx.dataset.target!r} is positive in {pct(share)} of {ctx.dataset.n_rows} rows; "
+            f"{ctx.dataset.target!r} is positive in {pct(share)} of {n} rows; "
             "accuracy will look good while the rare class is missed.",
             self.name,
             [Metric("minority_class_share", minority, self.min_class_share, higher_is_worse=False)],
-            {"positive_share": share, "n_rows": ctx.dataset.n_rows},
+            {"positive_share": share, "n_rows": n},
             mitigation_for("class-imbalance"),
         )]
 
-    def _representation(self, ctx: ScanContext) -> list[Finding]:
+    def _representation(self, ctx: ScanContext, stage: dict, merged: dict) -> list[Finding]:
         findings = []
-        n = ctx.dataset.n_rows
+        n = merged["n"]
         for attr in ctx.dataset.protected:
-            counts = ctx.dataset.frame[attr].value_counts(dropna=False)
+            table = merged["groups"][attr]["n"]
+            counts = table.sort_values(ascending=False, kind="stable").astype(int)
             small = {str(k): int(v) for k, v in counts.items() if v / n < self.min_group_share}
             if not small:
                 continue
@@ -82,13 +116,13 @@ class DataAuditDetector:
             ))
         return findings
 
-    def _base_rates(self, ctx: ScanContext) -> list[Finding]:
+    def _base_rates(self, ctx: ScanContext, stage: dict, merged: dict) -> list[Finding]:
         findings = []
-        y = ctx.dataset.y
         for attr in ctx.dataset.protected:
-            codes, labels = group_codes(ctx.dataset.frame, [attr])
-            n = np.bincount(codes, minlength=len(labels))
-            pos = np.bincount(codes, weights=y, minlength=len(labels))
+            table = merged["groups"][attr]
+            order, labels = ordered_labels(table.index)
+            n = table["n"].to_numpy()[order].astype(int)
+            pos = table["positives"].to_numpy()[order]
             rows = []
             for i, lab in enumerate(labels):
                 ci = wilson_interval(pos[i], n[i])
@@ -124,10 +158,8 @@ class DataAuditDetector:
             ))
         return findings
 
-    def _missing(self, ctx: ScanContext) -> list[Finding]:
-        ds = ctx.dataset
-        used = dict.fromkeys([ds.target, *ds.features, *ds.protected, *ds.metadata, *ds.text])
-        shares = ds.frame[list(used)].isna().mean()
+    def _missing(self, ctx: ScanContext, stage: dict, merged: dict) -> list[Finding]:
+        shares = pd.Series(merged["missing"] / merged["n"], index=_used(ctx.dataset))
         bad = shares[shares > self.max_missing_share].sort_values(ascending=False)
         ctx.log_metric("data.max_missing_share", float(shares.max()) if len(shares) else 0.0)
         if bad.empty:
@@ -144,23 +176,23 @@ class DataAuditDetector:
             mitigation_for("data-quality"),
         )]
 
-    def _duplicates(self, ctx: ScanContext) -> list[Finding]:
-        dup = pd.Series(ctx.dataset.row_hashes).duplicated().to_numpy()
-        share = float(dup.mean())
+    def _duplicates(self, ctx: ScanContext, stage: dict, merged: dict) -> list[Finding]:
+        count, examples = merged["rows"].duplicate_summary()
+        share = count / merged["n"]
         ctx.log_metric("data.duplicate_share", share)
         if share <= self.max_duplicate_share:
             return []
         return [Finding(
             "data-quality", severity_by(share, 0.0, 0.1),
-            f"{int(dup.sum())} duplicate rows ({pct(share)})",
+            f"{count} duplicate rows ({pct(share)})",
             "Exact duplicate rows inflate evaluation and can leak between splits.",
             self.name,
             [Metric("duplicate_share", share, self.max_duplicate_share)],
-            {"example_rows": np.flatnonzero(dup)[:10].tolist()},
+            {"example_rows": examples},
             mitigation_for("data-quality"),
         )]
 
-    def _overlap(self, ctx: ScanContext) -> list[Finding]:
+    def _overlap(self, ctx: ScanContext, stage: dict, merged: dict) -> list[Finding]:
         """Test rows found in the training data, beyond what chance explains.
 
         Every shared column is compared by exact row hash (ids included, when present).
@@ -172,36 +204,42 @@ class DataAuditDetector:
         raise the chance level and are reported by the duplicates check instead.
         """
         ref = ctx.config.reference
-        if ref is None:
+        cols = stage["overlap_columns"]
+        if ref is None or not cols:
             return []
-        cols = [c for c in ctx.dataset.frame.columns if c in ref.columns]
-        if not cols:
-            return []
-        test_h = pd.util.hash_pandas_object(ctx.dataset.frame[cols], index=False).to_numpy()
         ref_h = pd.util.hash_pandas_object(ref[cols], index=False).to_numpy()
-        shared = np.isin(test_h, ref_h)
-        n_test, n_ref = len(test_h), len(ref_h)
-        _, inverse, counts = np.unique(test_h, return_inverse=True, return_counts=True)
-        p_value = (counts[inverse] - 1) / max(n_test - 1, 1)
-        chance_each = -np.expm1(n_ref * np.log1p(-np.minimum(p_value, 1 - 1e-12)))
-        chance = float(chance_each.mean())
-        share = float(shared.mean())
+        n_test, n_ref = merged["n"], len(ref_h)
+        shared_rows, chance_sum, firsts = 0, 0.0, []
+        for part in merged["overlap"].parts():  # distinct test rows, with their counts
+            hit = np.isin(part.hashes, ref_h)
+            p_value = (part.counts - 1) / max(n_test - 1, 1)
+            chance_one = -np.expm1(n_ref * np.log1p(-np.minimum(p_value, 1 - 1e-12)))
+            shared_rows += int(part.counts[hit].sum())
+            chance_sum += float((part.counts * chance_one).sum())
+            firsts.append(part.first[hit])
+        chance = chance_sum / n_test
+        share = shared_rows / n_test
         excess = share - chance
-        pval = float(stats.poisson.sf(int(shared.sum()) - 1, max(chance_each.sum(), 1e-9)))
+        pval = float(stats.poisson.sf(shared_rows - 1, max(chance_sum, 1e-9)))
         ctx.log_metric("data.train_test_overlap", share)
         ctx.log_metric("data.train_test_overlap_chance", chance)
         if excess <= self.max_duplicate_share or pval >= ctx.config.alpha:
             return []
         return [Finding(
             "leakage", severity_by(excess, 0.0, 0.05, 0.25),
-            f"{int(shared.sum())} test rows also appear in the training data ({pct(share)})",
+            f"{shared_rows} test rows also appear in the training data ({pct(share)})",
             f"Rows shared between training and evaluation make scores optimistic. Judging by "
             f"how often rows repeat within the test set, {pct(chance)} would match by chance.",
             self.name,
             [Metric("train_test_overlap", share, chance + self.max_duplicate_share),
              Metric("chance_overlap", chance)],
-            {"example_rows": np.flatnonzero(shared)[:10].tolist(), "columns_compared": cols,
-             "expected_by_chance": float(chance_each.sum()), "p_value": pval,
+            {"example_rows": np.sort(np.concatenate(firsts))[:10].tolist(),
+             "columns_compared": cols, "expected_by_chance": chance_sum, "p_value": pval,
              "training_rows": n_ref},
             mitigation_for("leakage"),
         )]
+
+
+def _used(ds) -> list[str]:
+    """The columns whose missing values matter: every role the scan reads."""
+    return list(dict.fromkeys([ds.target, *ds.features, *ds.protected, *ds.metadata, *ds.text]))

@@ -12,10 +12,12 @@ from itertools import combinations
 from typing import ClassVar
 
 import numpy as np
+import pandas as pd
 
 from failwell.findings import Finding, Metric, Severity
 from failwell.scanner.context import ScanContext
-from failwell.scanner.detectors._common import group_codes, mitigation_for, pct
+from failwell.scanner.detectors._common import mitigation_for, ordered_labels, pct
+from failwell.scanner.partials import Batch, Extremes, run_in_memory
 from failwell.stats import diff_interval, ratio_interval, two_proportion_pvalue, wilson_interval
 
 # metric -> (numerator count, denominator count) in the per-group table
@@ -29,6 +31,9 @@ RATES = {
 GAP_METRICS = ("false_positive_rate", "false_negative_rate", "precision")
 
 
+COUNTS = ("n", "positives", "negatives", "selected", "tp", "fp", "fn")
+
+
 def group_table(y: np.ndarray, d: np.ndarray, codes: np.ndarray, labels: list[str],
                 scores: np.ndarray | None = None) -> list[dict]:
     """Per-group counts, rates and Wilson intervals; with probabilities, the mean predicted
@@ -39,16 +44,37 @@ def group_table(y: np.ndarray, d: np.ndarray, codes: np.ndarray, labels: list[st
         return np.bincount(codes, weights=mask, minlength=k) if mask is not None else \
             np.bincount(codes, minlength=k).astype(float)
 
-    counts = {
-        "n": count(),
-        "positives": count(y == 1),
-        "negatives": count(y == 0),
-        "selected": count(d == 1),
-        "tp": count((d == 1) & (y == 1)),
-        "fp": count((d == 1) & (y == 0)),
-        "fn": count((d == 0) & (y == 1)),
-    }
-    mean_score = count(scores) / np.maximum(counts["n"], 1) if scores is not None else None
+    counts = dict(zip(COUNTS, (count(), count(y == 1), count(y == 0), count(d == 1),
+                               count((d == 1) & (y == 1)), count((d == 1) & (y == 0)),
+                               count((d == 0) & (y == 1))), strict=True))
+    return _rows(counts, labels, None if scores is None else count(scores))
+
+
+def group_counts(frame: pd.DataFrame, attrs: list[str], y: np.ndarray, d: np.ndarray,
+                 scores: np.ndarray | None = None) -> pd.DataFrame:
+    """The mergeable form of :func:`group_table`: counts (and the score sum) per group,
+    indexed by the groups' own values; tables from two partitions add up key by key."""
+    columns = {"n": np.ones(len(y)), "positives": y == 1, "negatives": y == 0,
+               "selected": d == 1, "tp": (d == 1) & (y == 1), "fp": (d == 1) & (y == 0),
+               "fn": (d == 0) & (y == 1),
+               "score_sum": np.zeros(len(y)) if scores is None else scores}
+    data = pd.DataFrame({k: np.asarray(v, dtype=float) for k, v in columns.items()})
+    keys = [frame[a].reset_index(drop=True) for a in attrs]
+    return data.groupby(keys, dropna=False, observed=True, sort=False).sum()
+
+
+def table_from_counts(counts: pd.DataFrame, with_scores: bool) -> list[dict]:
+    """The per-group table from merged :func:`group_counts`, groups ordered and labelled as
+    :func:`~failwell.scanner.detectors._common.group_codes` does."""
+    order, labels = ordered_labels(counts.index)
+    counts = counts.iloc[order]
+    return _rows({c: counts[c].to_numpy() for c in COUNTS}, labels,
+                 counts["score_sum"].to_numpy() if with_scores else None)
+
+
+def _rows(counts: dict[str, np.ndarray], labels: list[str],
+          score_sum: np.ndarray | None) -> list[dict]:
+    mean_score = score_sum / np.maximum(counts["n"], 1) if score_sum is not None else None
     rows = []
     for g, label in enumerate(labels):
         row: dict = {"group": label, **{c: int(v[g]) for c, v in counts.items()}}
@@ -76,16 +102,33 @@ class GroupFairnessDetector:
     intersections: bool = True
 
     def run(self, ctx: ScanContext) -> list[Finding]:
-        protected = ctx.require_protected()
-        base = ctx.base()
-        y, d = ctx.dataset.y, base.decisions
+        return run_in_memory(self, ctx)
+
+    def start(self, ctx: ScanContext) -> None:
+        ctx.require_protected()
+        ctx.base()
+
+    def columns(self, ctx: ScanContext, stage: None) -> list[str]:
+        return list(ctx.dataset.protected)
+
+    def _sets(self, protected: list[str]) -> list[list[str]]:
         sets = [[p] for p in protected]
         if self.intersections:
             sets += [list(c) for c in combinations(protected, 2)]
+        return sets
+
+    def partial(self, batch: Batch, stage: None) -> dict:
+        y, d = batch.y, batch.decisions
+        return {"groups": {" x ".join(attrs): group_counts(batch.frame, attrs, y, d, batch.scores)
+                           for attrs in self._sets(batch.dataset.protected)},
+                "scores": Extremes.of(batch.scores)}
+
+    def finish(self, ctx: ScanContext, stage: None, merged: dict) -> list[Finding]:
+        scores = merged["scores"]
+        probabilities = not scores.empty and scores.low >= 0 and scores.high <= 1
         findings = []
-        for attrs in sets:
-            codes, labels = group_codes(ctx.dataset.frame, attrs)
-            table = group_table(y, d, codes, labels, base.probabilities)
+        for attrs in self._sets(ctx.dataset.protected):
+            table = table_from_counts(merged["groups"][" x ".join(attrs)], probabilities)
             finding = self._judge(ctx, attrs, table)
             if len(attrs) == 1:
                 ctx.diagnostics.setdefault("groups", {})[attrs[0]] = table
