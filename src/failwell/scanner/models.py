@@ -101,6 +101,7 @@ class OnnxModel(ModelAdapter):
         except Exception as exc:
             raise ModelError(f"onnxruntime could not load {path}: {exc}") from exc
         self.inputs = self.session.get_inputs()
+        self.path = path
         names = [i.name for i in self.inputs]
         super().__init__(
             name=path.name,

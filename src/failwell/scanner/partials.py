@@ -98,12 +98,12 @@ def merge(a: Any, b: Any) -> Any:
         return a
     if isinstance(a, Failed) or isinstance(b, Failed):
         return a if isinstance(a, Failed) else b
+    if isinstance(a, pd.DataFrame | pd.Series):  # before .merge: a frame has a join by that name
+        return add_tables(a, b)
     if hasattr(a, "merge"):
         return a.merge(b)
     if isinstance(a, dict):
         return {k: merge(a.get(k), b.get(k)) for k in dict.fromkeys([*a, *b])}
-    if isinstance(a, pd.DataFrame | pd.Series):
-        return add_tables(a, b)
     if isinstance(a, tuple):
         return tuple(merge(x, y) for x, y in zip(a, b, strict=True))
     return a + b  # numbers and numpy arrays

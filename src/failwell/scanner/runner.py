@@ -28,11 +28,28 @@ def scan(
     config: ScanConfig | None = None,
     progress: Progress | None = None,
     raise_exceptions: bool = False,
+    engine: str = "memory",
+    client: Any = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
 ) -> ScanResult:
     """Run detectors over ``dataset`` (and ``model``); a crashing detector becomes an error entry.
 
-    ``raise_exceptions=True`` re-raises instead, for debugging a detector.
+    ``raise_exceptions=True`` re-raises instead, for debugging a detector. A partitioned
+    dataset (:func:`failwell.scale.open_dataset`) is scanned by ``engine="local"`` (one
+    process, streaming) or ``engine="dask"`` (``client=``, ``scheduler=`` or a LocalCluster
+    of ``workers`` processes); see docs/scale.md.
     """
+    if not isinstance(dataset, Dataset) or engine != "memory" or client is not None:
+        from failwell.scale.scan import PartitionedDataset, scan_partitioned
+
+        if not isinstance(dataset, PartitionedDataset):
+            raise InputError(f"engine={engine!r} scans partitioned Parquet: open it with "
+                             "failwell.scale.open_dataset(URL, target=...).")
+        return scan_partitioned(dataset, model, detectors=detectors, config=config,
+                                progress=progress, engine="local" if engine == "memory"
+                                else engine, client=client, scheduler=scheduler,
+                                workers=workers)
     started = time.perf_counter()
     config = config or ScanConfig()
     adapter = _bind(as_model(model), dataset)
@@ -58,18 +75,27 @@ def scan(
     run_checks([(cls.name, check(detector)) for cls, detector in instances], result,
                progress=progress, raise_exceptions=raise_exceptions)
     _summary_metrics(ctx)
+    finalize(result, ctx, classes, started, fingerprint(dataset))
+    return result
+
+
+def finalize(result: ScanResult, ctx: ScanContext, classes: list[type], started: float,
+             data_fingerprint: str) -> None:
+    """What every scan records besides its findings: metrics, config, timings, versions."""
+    dataset, adapter, config = ctx.dataset, ctx.model, ctx.config
     result.metrics = ctx.metrics
     result.diagnostics = ctx.diagnostics
-    result.data_fingerprint = fingerprint(dataset)
+    result.data_fingerprint = data_fingerprint
     result.model_fingerprint = adapter.fingerprint if adapter else ""
     result.config = {
         "roles": dataset.roles(),
-        "n_rows": dataset.n_rows,
+        "n_rows": ctx.total_rows,
         "model": adapter.name if adapter else None,
         "detectors": [cls.name for cls in classes],
         "seed": config.seed,
         "max_model_rows": config.max_model_rows,
         "params": config.params,
+        **result.config,
     }
     result.timings = {o.detector: round(o.seconds, 4) for o in result.outcomes}
     result.timings["total"] = round(time.perf_counter() - started, 4)
@@ -78,7 +104,6 @@ def scan(
     result.timings["model_s"] = round(ctx.model_seconds, 4)
     result.versions = versions()
     result.created_at = datetime.now(UTC).isoformat(timespec="seconds")
-    return result
 
 
 def _params_of(detector) -> dict[str, Any]:
@@ -110,18 +135,27 @@ def _summary_metrics(ctx: ScanContext) -> None:
         base = ctx.base()
     except (SkipDetector, FailwellError):
         return
-    y = ctx.dataset.y
-    d = base.decisions
-    ctx.log_metric("n_rows", len(y))
-    ctx.log_metric("accuracy", float(np.mean(d == y)))
-    ctx.log_metric("selection_rate", float(np.mean(d)))
-    ctx.log_metric("base_rate", float(np.mean(y)))
-    tp, fp = int(np.sum((d == 1) & (y == 1))), int(np.sum((d == 1) & (y == 0)))
-    fn = int(np.sum((d == 0) & (y == 1)))
+    summary_metrics(ctx, confusion(ctx.dataset.y, base.decisions), base.scores)
+
+
+def confusion(y: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """[tn, fp, fn, tp] counts (they add up across partitions)."""
+    return np.bincount(2 * y.astype(np.int64) + d.astype(np.int64), minlength=4)
+
+
+def summary_metrics(ctx: ScanContext, counts: np.ndarray, scores: np.ndarray | None) -> None:
+    """``scores``: the scanned rows' scores, or a partitioned scan's sample of them (AUC)."""
+    tn, fp, fn, tp = (int(c) for c in counts)
+    n = tn + fp + fn + tp
+    ctx.log_metric("n_rows", n)
+    ctx.log_metric("accuracy", (tp + tn) / n)
+    ctx.log_metric("selection_rate", (tp + fp) / n)
+    ctx.log_metric("base_rate", (tp + fn) / n)
     ctx.log_metric("precision", tp / (tp + fp) if tp + fp else 0.0)
     ctx.log_metric("recall", tp / (tp + fn) if tp + fn else 0.0)
-    if base.scores is not None and 0 < y.mean() < 1:
-        ctx.log_metric("auc", auc(y, base.scores))
+    y = ctx.dataset.y
+    if scores is not None and 0 < y.mean() < 1:
+        ctx.log_metric("auc", auc(y, scores))
 
 
 def fingerprint(dataset: Dataset) -> str:

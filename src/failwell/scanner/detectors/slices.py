@@ -21,7 +21,6 @@ from failwell.scanner.context import ScanContext
 from failwell.scanner.detectors._common import MISSING, mitigation_for, pct, severity_by
 from failwell.scanner.partials import Batch, add_tables, run_in_memory
 
-
 PROFILE_CAP = 10_000  # distinct values counted per column before falling back to the sample
 QUANTILES = 4
 TOP = 20

@@ -1,0 +1,112 @@
+"""Where partitions are processed: in this process one after another, or on Dask workers.
+
+Both engines do one thing, ``map_reduce(fn, partitions)``: apply ``fn`` to every partition
+and merge the partial results (:func:`failwell.scanner.partials.merge`). The local engine
+streams, so memory holds one batch plus the merged partials. The Dask engine maps on the
+workers and merges there in a tree of fan-in 8, so only the final partial reaches the
+client; a task whose worker dies is rerun elsewhere (``retries``) and a task that keeps
+killing workers becomes one :class:`ScaleError`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from failwell.errors import FailwellError, InputError, require
+from failwell.progress import Progress
+from failwell.scanner.partials import merge, merge_all
+
+FAN_IN = 8
+
+
+class ScaleError(FailwellError):
+    """The cluster could not finish the scan (a worker kept dying, the scheduler went away)."""
+
+
+class LocalEngine:
+    name = "local"
+    workers = 1
+    address = None
+
+    def map_reduce(self, fn: Callable[[Any], Any], items: list[Any],
+                   progress: Progress | None = None, label: str = "") -> Any:
+        total = None
+        for i, item in enumerate(items):
+            total = merge(total, fn(item))
+            if progress:
+                progress(label, i + 1, len(items))
+        return total
+
+    def close(self) -> None:
+        pass
+
+
+class DaskEngine:
+    name = "dask"
+
+    def __init__(self, client: Any = None, scheduler: str | None = None,
+                 workers: int | None = None, retries: int = 2, timeout: float = 10.0):
+        distributed = require("distributed", extra="dask", purpose="--engine dask")
+        self.retries = retries
+        self._own: list[Any] = []
+        if client is not None:
+            self.client = client
+        elif scheduler:
+            try:
+                self.client = distributed.Client(scheduler, timeout=timeout)
+            except (OSError, TimeoutError, ValueError) as exc:
+                raise InputError(f"Could not reach the Dask scheduler at {scheduler}: "
+                                 f"{exc}") from None
+            self._own.append(self.client)
+        else:
+            cluster = distributed.LocalCluster(
+                n_workers=workers or 2, threads_per_worker=1, processes=True,
+                dashboard_address=None, silence_logs=logging.ERROR)
+            self.client = distributed.Client(cluster)
+            self._own += [self.client, cluster]
+        self.address = self.client.scheduler.address
+
+    @property
+    def workers(self) -> int:
+        return len(self.client.scheduler_info().get("workers", {}))
+
+    def map_reduce(self, fn: Callable[[Any], Any], items: list[Any],
+                   progress: Progress | None = None, label: str = "") -> Any:
+        from distributed import as_completed
+        from distributed.scheduler import KilledWorker
+
+        client = self.client
+        try:
+            level = client.map(fn, items, retries=self.retries, pure=False)
+            mapped = list(level)
+            while len(level) > 1:
+                level = [client.submit(merge_all, level[i:i + FAN_IN], retries=self.retries,
+                                       pure=False) for i in range(0, len(level), FAN_IN)]
+            if progress:
+                for done, _ in enumerate(as_completed(mapped), start=1):
+                    progress(label, done, len(mapped))
+            return level[0].result()
+        except KilledWorker as exc:
+            raise ScaleError(f"Dask workers kept dying while running {label or 'the scan'} "
+                             f"({exc}); check their memory limit and logs.") from None
+        except (OSError, TimeoutError) as exc:
+            raise ScaleError(f"Lost the Dask cluster during {label or 'the scan'}: "
+                             f"{exc}") from None
+
+    def close(self) -> None:
+        for thing in self._own:
+            try:
+                thing.close()
+            except Exception:  # closing after a failure must not hide the failure
+                pass
+
+
+def engine_for(name: str, *, client: Any = None, scheduler: str | None = None,
+               workers: int | None = None) -> LocalEngine | DaskEngine:
+    if name == "dask" or client is not None or scheduler:
+        return DaskEngine(client=client, scheduler=scheduler, workers=workers)
+    if name == "local":
+        return LocalEngine()
+    raise InputError(f"Unknown engine {name!r}: use local or dask.")
