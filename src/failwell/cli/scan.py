@@ -55,7 +55,9 @@ error (or a detector that could not run its model), 70 an internal error (--debu
 
 @boundary
 def scan(
-    data: Annotated[Path, typer.Argument(help="CSV or Parquet file.")],
+    data: Annotated[str, typer.Argument(
+        help="CSV or Parquet file; or a glob, folder or URL (s3://...) of Parquet "
+             "partitions, streamed (see --engine).")],
     target: Annotated[str, typer.Option(help="True outcome column (binary).")],
     prediction: Annotated[str | None, typer.Option(help="Column of decisions.")] = None,
     prediction_positive: Annotated[list[str], typer.Option(
@@ -97,30 +99,91 @@ def scan(
     db: RecordDatabaseUrl = None,
     project: KbProject = None,
     upload: Upload = None,
+    engine: Annotated[str, typer.Option(
+        help="memory: one frame (a single file's default); local: stream Parquet partitions "
+             "in this process, in bounded memory (a glob, folder or URL's default); dask: "
+             "spread them over Dask workers.")] = "auto",
+    scheduler: Annotated[str | None, typer.Option(
+        help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (implies --engine dask; "
+             "default: a LocalCluster started and closed by the scan).")] = None,
+    workers: Annotated[int | None, typer.Option(
+        min=1, help="Worker processes of the LocalCluster (default 2).")] = None,
+    storage_option: Annotated[list[str], typer.Option(
+        help="fsspec option KEY=VALUE for s3:// and other URLs (repeatable), e.g. "
+             "endpoint_url=http://127.0.0.1:9000 or anon=true.")] = [],  # noqa: B006
+    sample_rows: Annotated[int, typer.Option(
+        min=1, help="Partitioned scans: rows sampled across partitions for the detectors "
+             "that re-predict variants.")] = 100_000,
 ) -> None:
     from failwell.scanner import ScanConfig, load_model, make_dataset, read_table
     from failwell.scanner import scan as run_scan
 
     check_project(project, kb, db)
+    engine = _engine(engine, data, scheduler, workers)
+    name = data.rstrip("/").rsplit("/", 1)[-1] or data
+    roles = dict(target=target, prediction=prediction,
+                 prediction_positive=tuple(prediction_positive), score=score,
+                 threshold=threshold, protected=protected, metadata=metadata, text=text,
+                 features=feature or None, positive_label=positive_label,
+                 reference_groups=parse_pairs(reference_group, "--reference-group",
+                                              "race=Caucasian"))
     with progress_bar() as progress:
-        progress(f"reading {data.name}", 0, 0)
-        dataset = make_dataset(
-            data, target=target, prediction=prediction,
-            prediction_positive=tuple(prediction_positive), score=score, threshold=threshold,
-            protected=protected, metadata=metadata, text=text, features=feature or None,
-            positive_label=positive_label, where=where,
-            reference_groups=parse_pairs(reference_group, "--reference-group",
-                                         "race=Caucasian"),
-        )
+        progress(f"reading {name}", 0, 0)
+        if engine == "memory":
+            dataset = make_dataset(Path(data), where=where, **roles)
+        else:
+            from failwell.scale import open_dataset
+
+            dataset = open_dataset(data, where=where, storage_options=_storage_options(
+                storage_option), **roles)
         progress("loading the model", 0, 0)
         adapter = load_model(model, trust=trust_model) if model else None
         config = ScanConfig(seed=seed, max_model_rows=max_model_rows,
                             params=parse_params(param),
                             reference=read_table(reference) if reference else None)
-        result = run_scan(dataset, adapter, detectors=detector or None, config=config,
-                          progress=progress)
-    finish(result, fmt, output, f"failwell scan of {data.name}", fail_on, kb=kb, db=db,
+        if engine == "memory":
+            result = run_scan(dataset, adapter, detectors=detector or None, config=config,
+                              progress=progress)
+        else:
+            from failwell.scale import scan_partitioned
+
+            result = scan_partitioned(dataset, adapter, detectors=detector or None,
+                                      config=config, progress=progress, engine=engine,
+                                      scheduler=scheduler, workers=workers,
+                                      sample_rows=sample_rows)
+    finish(result, fmt, output, f"failwell scan of {name}", fail_on, kb=kb, db=db,
            project=project, upload=upload)
+
+
+ENGINES = ("auto", "memory", "local", "dask")
+
+
+def _engine(engine: str, data: str, scheduler: str | None, workers: int | None) -> str:
+    """auto: memory for one file, local streaming for partitions; --scheduler means dask."""
+    if engine not in ENGINES:
+        raise InputError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}.")
+    if scheduler or (workers and engine == "auto"):
+        if engine in ("memory", "local"):
+            raise InputError(f"--scheduler and --workers need --engine dask, not {engine}.")
+        return "dask"
+    if engine == "auto":
+        from failwell.scale.source import is_partitioned
+
+        return "local" if is_partitioned(data) else "memory"
+    return engine
+
+
+def _storage_options(pairs: list[str]) -> dict:
+    """KEY=VALUE strings to fsspec options; VALUE is read as JSON when it parses (true, 3)."""
+    import json
+
+    options = {}
+    for key, value in parse_pairs(pairs, "--storage-option", "anon=true").items():
+        try:
+            options[key] = json.loads(value)
+        except ValueError:
+            options[key] = value
+    return options
 
 
 @boundary
