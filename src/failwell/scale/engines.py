@@ -10,6 +10,7 @@ killing workers becomes one :class:`ScaleError`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -47,7 +48,7 @@ class DaskEngine:
     name = "dask"
 
     def __init__(self, client: Any = None, scheduler: str | None = None,
-                 workers: int | None = None, retries: int = 2, timeout: float = 10.0):
+                 workers: int | None = None, retries: int = 2, timeout: float = 5.0):
         distributed = require("distributed", extra="dask", purpose="--engine dask")
         self.retries = retries
         self._own: list[Any] = []
@@ -97,10 +98,8 @@ class DaskEngine:
 
     def close(self) -> None:
         for thing in self._own:
-            try:
+            with contextlib.suppress(Exception):  # closing must not hide the scan's error
                 thing.close()
-            except Exception:  # closing after a failure must not hide the failure
-                pass
 
 
 def engine_for(name: str, *, client: Any = None, scheduler: str | None = None,

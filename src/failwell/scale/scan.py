@@ -71,7 +71,7 @@ def open_dataset(url: str, *, storage_options: dict[str, Any] | None = None,
     from failwell.scale.source import check_columns
 
     check_columns(source, [c for c in named if c is not None])
-    return PartitionedDataset(source, roles, where)
+    return PartitionedDataset(source.filtered_by(where), roles, where)
 
 
 @dataclass

@@ -11,6 +11,7 @@ Paths go through fsspec: ``s3://`` (s3fs), ``gs://``, ``abfs://`` or local paths
 
 from __future__ import annotations
 
+import dataclasses
 import glob as globlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -44,6 +45,14 @@ class ParquetSource:
     columns: list[str]
     float_columns: frozenset[str] = frozenset()  # integers with a null somewhere
     storage_options: dict[str, Any] = field(default_factory=dict)
+    always: frozenset[str] = frozenset()  # read by every pass (a row filter's columns)
+
+    def filtered_by(self, where: str | None) -> ParquetSource:
+        """This source, reading too the columns a ``where`` expression may name."""
+        if not where:
+            return self
+        named = frozenset(c for c in self.columns if c in where)
+        return dataclasses.replace(self, always=named)
 
     @property
     def n_rows(self) -> int:
@@ -58,7 +67,8 @@ class ParquetSource:
         """The partition's rows in batches: (frame, global row numbers)."""
         import pyarrow.parquet as pq
 
-        wanted = [c for c in self.columns if columns is None or c in set(columns)]
+        wanted = [c for c in self.columns if columns is None or c in set(columns)
+                  or c in self.always]
         fs = _filesystem(self.url, self.storage_options)[0]
         offset = part.offset
         with fs.open(part.path, "rb") as fh:
