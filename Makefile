@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-load bench bench-loops bench-mitigate bench-cli bench-web bench-kb bench-training bench-deep bench-llm bench-peers bench-truth clean
+.PHONY: demo test test-load bench bench-loops bench-scale bench-mitigate bench-cli bench-web bench-kb bench-training bench-deep bench-llm bench-peers bench-truth clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH (or: make PYTHON=python3 ...)"; exit 2; }
@@ -54,6 +54,9 @@ bench-truth: $(STAMP)  ## The scanner and the loop audit on their frozen sets.
 
 bench-loops: $(STAMP)  ## Loop audit of 10 million impressions (target < 30 s).
 	$(BIN)/python benchmarks/bench_loops.py
+
+bench-scale: $(STAMP)  ## Partitioned scan of 50M rows x 30 columns: local vs dask x2, peak RSS < 2 GB.
+	$(BIN)/python benchmarks/bench_scale.py
 
 bench-mitigate: $(STAMP)  ## The COMPAS mitigation comparison, seven methods (target < 60 s).
 	$(BIN)/python benchmarks/bench_mitigate.py

@@ -14,8 +14,8 @@ import pandas as pd
 
 
 def make_case(n: int, seed: int = 7) -> pd.DataFrame:
-    """A decision log (the scale tests' generated case) with a planted gap: region r3's scores are pushed down, the label is
-    not, and the model over-predicts for age > 70 (a slice)."""
+    """The scale tests' decision log, with a planted gap: region r3's scores are pushed
+    down, the label is not, and the model over-predicts for age > 70 (a slice)."""
     rng = np.random.default_rng(seed)
     x1, x2 = rng.normal(size=n), rng.normal(size=n)
     age = rng.integers(18, 91, n)

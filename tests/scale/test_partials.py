@@ -3,6 +3,8 @@ hashes in memory and spilled, and merge's rules."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -51,7 +53,7 @@ def test_sample_is_uniform_and_independent_of_partitioning():
 
     def sample(bounds):
         parts = [RowSample.of(frame.iloc[a:b], positions[a:b], None, None, 3, 1000)
-                 for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+                 for a, b in pairwise(bounds)]
         return merge_all(parts[::-1]).ordered()
 
     one, many = sample([0, 50_000]), sample([0, 7, 9_000, 33_333, 50_000])

@@ -56,10 +56,10 @@ def test_killed_worker_is_retried(parts, tmp_path, monkeypatch):
 def test_worker_killer_is_one_clear_error(parts):
     folder, _ = parts
     with dask.config.set({"distributed.scheduler.allowed-failures": 1}), _cluster() as cluster, \
-            distributed.Client(cluster) as client:
-        with pytest.raises(ScaleError, match="workers kept dying"):
-            failwell.scan(open_dataset(str(folder), **ROLES), always_dies, engine="dask",
-                          client=client, detectors=CHECKS)
+            distributed.Client(cluster) as client, \
+            pytest.raises(ScaleError, match="workers kept dying"):
+        failwell.scan(open_dataset(str(folder), **ROLES), always_dies, engine="dask",
+                      client=client, detectors=CHECKS)
 
 
 def _free_port() -> int:
