@@ -331,7 +331,7 @@ def memory_mode(args: argparse.Namespace) -> int:
                   f"(largest {row['largest_process_gb']:.2f} GB); {row['partitions']} "
                   f"partitions, {row['passes']} passes, {len(row['findings'])} findings",
                   flush=True)
-            print("  detectors (wall s): " + ", ".join(
+            print("  detectors' last step, on the sample (wall s): " + ", ".join(
                 f"{k} {v:.1f}" for k, v in row["detector_s"].items()))
             print("  partials (CPU s over all partitions): " + ", ".join(
                 f"{k} {v:.1f}" for k, v in row["partials_cpu_s"].items()))

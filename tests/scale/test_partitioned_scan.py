@@ -74,6 +74,11 @@ def test_compas_local_and_dask_equal_memory(compas_parts, cluster):
     assert (engine["name"], engine["files"], engine["partitions"], engine["workers"]) == \
         ("dask", 4, 8, 2)
     assert local.config["engine"]["name"] == "local" and local.config["n_rows"] == len(whole)
+    from failwell.findings import check_scan_dict
+    from failwell.report.terminal import render_terminal
+
+    assert "engine dask: 8 partitions on 2 worker(s)" in render_terminal(dask, width=200)
+    check_scan_dict(dask.to_dict(), source="a Dask scan")  # the web app takes it as any scan
 
 
 def test_compas_model_shipped_as_skops(compas_parts, cluster, tmp_path):
@@ -158,20 +163,31 @@ def test_model_function_called_on_workers(big_case, cluster):
     assert dask.config["engine"]["partitions"] == 4
 
 
-def test_local_engine_spills_row_hashes(tmp_path):
-    """Duplicates are counted exactly through the spill files, across partitions."""
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_duplicates_and_overlap_counted_exactly(tmp_path, engine, request):
+    """Row hashes: spilled to bucket files locally, shuffled across the workers on Dask;
+    either way the same exact counts and example rows as in memory."""
     frame = make_case(30_000, seed=3)
     frame = pd.concat([frame, frame.iloc[:500], frame.iloc[100:150]], ignore_index=True)
     for i, rows in enumerate(np.array_split(np.arange(len(frame)), 5)):
         frame.iloc[rows].to_parquet(tmp_path / f"p{i}.parquet", index=False)
+    training = pd.concat([make_case(5_000, seed=4), frame.iloc[20_000:20_900]])
     roles = dict(target="label", score="score")
-    memory = failwell.scan(failwell.make_dataset(frame, **roles), detectors=["data-audit"])
-    local = failwell.scan(open_dataset(str(tmp_path), **roles), detectors=["data-audit"],
-                          engine="local")
-    _same(memory, local)
-    dup = next(f for f in local.findings if f.title.endswith("duplicate rows (1.8%)"))
+    config = failwell.ScanConfig(reference=training)
+    memory = failwell.scan(failwell.make_dataset(frame, **roles), detectors=["data-audit"],
+                           config=config)
+    client = request.getfixturevalue("cluster") if engine == "dask" else None
+    scanned = failwell.scan(open_dataset(str(tmp_path), **roles), detectors=["data-audit"],
+                            engine=engine, client=client, config=config)
+    _same(memory, scanned)
+    dup = next(f for f in scanned.findings if f.title.endswith("duplicate rows (1.8%)"))
     assert dup.evidence["example_rows"] == list(range(30_000, 30_010))
-    assert local.metrics["data.duplicate_share"] == pytest.approx(550 / len(frame))
+    leak = next(f for f in scanned.findings if f.failure_mode == "leakage").evidence
+    expected = next(f for f in memory.findings if f.failure_mode == "leakage").evidence
+    for key in ("example_rows", "columns_compared", "training_rows"):
+        assert leak[key] == expected[key], key
+    for key in ("expected_by_chance", "p_value"):
+        assert leak[key] == pytest.approx(expected[key], rel=1e-9), key
 
 
 def test_where_filter_applies_per_partition(compas_parts):

@@ -172,7 +172,7 @@ def test_the_api_on_s3_gives_the_in_memory_scan(s3, local, memory):
     assert local["config"]["n_rows"] == len(s3.whole) == 7214
 
 
-def test_the_cli_on_s3_writes_the_api_findings(s3, local, tmp_path):
+def test_the_cli_on_s3_writes_the_api_findings(s3, local, memory, tmp_path):
     out = tmp_path / "scan.json"
     res = cli("scan", URL, *CLI_ROLES, "--storage-option", f"endpoint_url={s3.endpoint}",
               "--format", "json", "--output", out)
@@ -180,6 +180,7 @@ def test_the_cli_on_s3_writes_the_api_findings(s3, local, tmp_path):
     data = json.loads(out.read_text())
     assert data["findings"] == json.loads(json.dumps(local["findings"], default=str))
     assert_same_scan(data, local)
+    assert_same_scan(data, memory)
     engine = data["config"]["engine"]
     assert (engine["name"], engine["files"], engine["partitions"]) == \
         ("local", FILES, local["config"]["engine"]["partitions"])

@@ -139,7 +139,7 @@ def scan(
         progress("loading the model", 0, 0)
         adapter = load_model(model, trust=trust_model) if model else None
         config = ScanConfig(seed=seed, max_model_rows=max_model_rows,
-                            params=parse_params(param),
+                            params=parse_params(param), sample_rows=sample_rows,
                             reference=read_table(reference) if reference else None)
         if engine == "memory":
             result = run_scan(dataset, adapter, detectors=detector or None, config=config,
@@ -149,8 +149,7 @@ def scan(
 
             result = scan_partitioned(dataset, adapter, detectors=detector or None,
                                       config=config, progress=progress, engine=engine,
-                                      scheduler=scheduler, workers=workers,
-                                      sample_rows=sample_rows)
+                                      scheduler=scheduler, workers=workers)
     finish(result, fmt, output, f"failwell scan of {name}", fail_on, kb=kb, db=db,
            project=project, upload=upload)
 

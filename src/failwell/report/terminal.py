@@ -41,7 +41,8 @@ def build_renderable(result: ScanResult) -> Group:
     total = result.timings.get("total")
     if total is not None:
         parts.append(f"[dim]scanned {result.config.get('n_rows', '?')} rows in {total:.2f}s; "
-                     f"{int(result.timings.get('model_calls', 0))} model batch call(s)[/]")
+                     f"{int(result.timings.get('model_calls', 0))} model batch call(s)"
+                     f"{engine_line(result.config.get('engine'))}[/]")
     return Group(*parts)
 
 
@@ -49,3 +50,11 @@ def render_terminal(result: ScanResult, width: int = 110) -> str:
     buffer = io.StringIO()
     Console(width=width, file=buffer, color_system=None).print(build_renderable(result))
     return buffer.getvalue()
+
+
+def engine_line(engine: dict | None) -> str:
+    """'; engine dask: 16 partitions on 2 workers, 3 passes' (nothing for in-memory scans)."""
+    if not engine:
+        return ""
+    return (f"; engine {engine['name']}: {engine['partitions']} partitions on "
+            f"{engine['workers']} worker(s), {engine['passes']} pass(es)")

@@ -17,6 +17,7 @@ from typing import Any
 
 from failwell.errors import FailwellError, InputError, require
 from failwell.progress import Progress
+from failwell.scale import hashes
 from failwell.scanner.partials import merge, merge_all
 
 FAN_IN = 8
@@ -79,16 +80,21 @@ class DaskEngine:
         from distributed.scheduler import KilledWorker
 
         client = self.client
+        opts = {"retries": self.retries, "pure": False}
         try:
-            level = client.map(fn, items, retries=self.retries, pure=False)
-            mapped = list(level)
+            mapped = client.map(fn, items, **opts)
+            # Row hashes leave the tree: they are shuffled by hash across the workers.
+            level = client.map(hashes.strip, mapped, **opts)
+            frames = client.map(hashes.frame, mapped, **opts)
+            del mapped
+            stripped = list(level)
             while len(level) > 1:
-                level = [client.submit(merge_all, level[i:i + FAN_IN], retries=self.retries,
-                                       pure=False) for i in range(0, len(level), FAN_IN)]
+                level = [client.submit(merge_all, level[i:i + FAN_IN], **opts)
+                         for i in range(0, len(level), FAN_IN)]
             if progress:
-                for done, _ in enumerate(as_completed(mapped), start=1):
-                    progress(label, done, len(mapped))
-            return level[0].result()
+                for done, _ in enumerate(as_completed(stripped), start=1):
+                    progress(label, done, len(stripped))
+            return hashes.shuffled(client, level[0].result(), frames)
         except KilledWorker as exc:
             raise ScaleError(f"Dask workers kept dying while running {label or 'the scan'} "
                              f"({exc}); check their memory limit and logs.") from None

@@ -44,8 +44,6 @@ from failwell.scanner.partials import Batch, Failed, is_aggregating
 from failwell.scanner.runner import _bind, _params_of, confusion, finalize, summary_metrics
 from failwell.scanner.subject import Dataset, make_dataset
 
-SAMPLE_ROWS = 100_000  # rows kept for the detectors that re-predict variants
-
 
 @dataclass
 class PartitionedDataset:
@@ -86,7 +84,7 @@ class PassJob:
     stages: dict[str, Any] = field(default_factory=dict)
     first: bool = False
     seed: int = 0
-    sample_rows: int = SAMPLE_ROWS
+    sample_rows: int = 100_000
     batch_rows: int = BATCH_ROWS
     predict_rows: int = 65_536
     where: str | None = None
@@ -183,8 +181,6 @@ def scan_partitioned(
     client: Any = None,
     scheduler: str | None = None,
     workers: int | None = None,
-    sample_rows: int = SAMPLE_ROWS,
-    batch_rows: int = BATCH_ROWS,
 ) -> ScanResult:
     """Scan partitioned Parquet on the local engine (streaming) or on Dask."""
     started = time.perf_counter()
@@ -197,7 +193,7 @@ def scan_partitioned(
     try:
         with spilling() if isinstance(runner, LocalEngine) else _nothing():
             return _scan(dataset, adapter, instances, classes, config, progress, runner,
-                         sample_rows, batch_rows, started)
+                         config.sample_rows, config.batch_rows, started)
     finally:
         runner.close()
 
@@ -224,11 +220,14 @@ def _scan(dataset, adapter, instances, classes, config, progress, runner, sample
     head_ctx = ScanContext(dataclasses.replace(roles, frame=head), adapter, config)
     stages, outcomes, seconds = {}, {}, {}
     aggregating = {cls.name: det for cls, det in instances if is_aggregating(det)}
+    spent: dict[str, float] = {}  # start and finish, in this process
     for name, det in aggregating.items():
+        t0 = time.perf_counter()
         try:
             stages[name] = det.start(head_ctx)
         except Exception as exc:
             outcomes[name] = exc
+        spent[name] = time.perf_counter() - t0
     first = dataclasses.replace(job, first=True, stages=dict(stages),
                                 detectors={n: aggregating[n] for n in stages})
     merged = runner.map_reduce(partial(run_partition, job=first), parts, progress,
@@ -246,6 +245,7 @@ def _scan(dataset, adapter, instances, classes, config, progress, runner, sample
             if name in outcomes:
                 continue
             got = results.get(name)
+            t0 = time.perf_counter()
             try:
                 if isinstance(got, Failed):
                     raise FailwellError(got.message)
@@ -253,6 +253,8 @@ def _scan(dataset, adapter, instances, classes, config, progress, runner, sample
             except Exception as exc:
                 outcomes[name] = exc
                 continue
+            finally:
+                spent[name] += time.perf_counter() - t0
             if isinstance(out, list):
                 outcomes[name] = out
             else:
@@ -291,6 +293,8 @@ def _scan(dataset, adapter, instances, classes, config, progress, runner, sample
 
     run_checks([(cls.name, check(cls, det)) for cls, det in instances], result,
                progress=progress)
+    for outcome in result.outcomes:  # the aggregating detectors' own (non-partition) time
+        outcome.seconds += spent.get(outcome.detector, 0.0)
     if "confusion" in merged:
         summary_metrics(ctx, merged["confusion"], sample.scores)
     digests = "".join(merged["digests"][k] for k in sorted(merged["digests"]))

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -41,14 +42,14 @@ class RowHashes:
         if spill is not None:
             _append(spill, hashes, positions)
             return cls(*_empty(), spill=spill, rows=len(hashes))
-        return _compact(hashes.astype(np.uint64), np.ones(len(hashes), np.int64),
-                        positions.astype(np.int64), np.zeros(0, np.int64))
+        return compact(hashes.astype(np.uint64), np.ones(len(hashes), np.int64),
+                       positions.astype(np.int64), np.zeros(0, np.int64))
 
     def merge(self, other: RowHashes) -> RowHashes:
         if self.spill is not None or other.spill is not None:
             return RowHashes(*_empty(), spill=self.spill or other.spill,
                              rows=self.rows + other.rows)
-        return _compact(np.concatenate([self.hashes, other.hashes]),
+        return compact(np.concatenate([self.hashes, other.hashes]),
                         np.concatenate([self.counts, other.counts]),
                         np.concatenate([self.first, other.first]),
                         np.concatenate([self.examples, other.examples]))
@@ -59,15 +60,27 @@ class RowHashes:
             yield self
             return
         for b in range(BUCKETS):
-            yield _compact(*_read(self.spill, b))
+            yield compact(*_read(self.spill, b))
+
+    def summarize(self, fn: Callable[..., Any], *args: Any) -> list[Any]:
+        """``fn(part, *args)`` for each part of the merged hashes (see :meth:`parts`); a
+        Dask scan's shuffled hashes answer the same call on the workers."""
+        return [fn(part, *args) for part in self.parts()]
 
     def duplicate_summary(self) -> tuple[int, list[int]]:
         """(rows that repeat an earlier row, the lowest of those row numbers)."""
-        dup, examples = 0, np.zeros(0, np.int64)
-        for part in self.parts():
-            dup += int(part.counts.sum() - len(part.hashes))
-            examples = np.sort(np.concatenate([examples, part.examples]))[:EXAMPLES]
-        return dup, examples.tolist()
+        return duplicate_summary(self.summarize(duplicates_in), self.examples[:0])
+
+
+def duplicate_summary(found: list[tuple[int, np.ndarray]], examples: np.ndarray
+                      ) -> tuple[int, list[int]]:
+    """Per-part (duplicates, example rows) and examples found elsewhere, combined."""
+    examples = np.concatenate([examples, *(e for _, e in found)])
+    return sum(d for d, _ in found), np.sort(examples)[:EXAMPLES].tolist()
+
+
+def duplicates_in(part: RowHashes) -> tuple[int, np.ndarray]:
+    return int(part.counts.sum() - len(part.hashes)), part.examples
 
 
 def _empty() -> tuple[np.ndarray, ...]:
@@ -75,7 +88,7 @@ def _empty() -> tuple[np.ndarray, ...]:
             np.zeros(0, np.int64))
 
 
-def _compact(hashes: np.ndarray, counts: np.ndarray, first: np.ndarray,
+def compact(hashes: np.ndarray, counts: np.ndarray, first: np.ndarray,
              examples: np.ndarray) -> RowHashes:
     """Merge equal hashes: counts add, the lowest first row wins and the others' first rows
     become duplicate examples."""

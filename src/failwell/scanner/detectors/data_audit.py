@@ -209,14 +209,10 @@ class DataAuditDetector:
             return []
         ref_h = pd.util.hash_pandas_object(ref[cols], index=False).to_numpy()
         n_test, n_ref = merged["n"], len(ref_h)
-        shared_rows, chance_sum, firsts = 0, 0.0, []
-        for part in merged["overlap"].parts():  # distinct test rows, with their counts
-            hit = np.isin(part.hashes, ref_h)
-            p_value = (part.counts - 1) / max(n_test - 1, 1)
-            chance_one = -np.expm1(n_ref * np.log1p(-np.minimum(p_value, 1 - 1e-12)))
-            shared_rows += int(part.counts[hit].sum())
-            chance_sum += float((part.counts * chance_one).sum())
-            firsts.append(part.first[hit])
+        found = merged["overlap"].summarize(overlap_counts, ref_h, n_test, n_ref)
+        shared_rows = sum(f[0] for f in found)
+        chance_sum = sum(f[1] for f in found)
+        firsts = [f[2] for f in found]
         chance = chance_sum / n_test
         share = shared_rows / n_test
         excess = share - chance
@@ -243,3 +239,14 @@ class DataAuditDetector:
 def _used(ds) -> list[str]:
     """The columns whose missing values matter: every role the scan reads."""
     return list(dict.fromkeys([ds.target, *ds.features, *ds.protected, *ds.metadata, *ds.text]))
+
+
+def overlap_counts(part, ref_h: np.ndarray, n_test: int, n_ref: int
+                   ) -> tuple[int, float, np.ndarray]:
+    """For some distinct test rows (hashes with counts): rows also in training, the rows
+    expected there by chance, and the first row of each shared one."""
+    hit = np.isin(part.hashes, ref_h)
+    p_value = (part.counts - 1) / max(n_test - 1, 1)
+    chance_one = -np.expm1(n_ref * np.log1p(-np.minimum(p_value, 1 - 1e-12)))
+    return (int(part.counts[hit].sum()), float((part.counts * chance_one).sum()),
+            np.sort(part.first[hit])[:10])
