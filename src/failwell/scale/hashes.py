@@ -17,8 +17,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from failwell.scanner.duplicates import EXAMPLES, RowHashes, compact, duplicate_summary, \
-    duplicates_in
+from failwell.scanner.duplicates import (
+    EXAMPLES,
+    RowHashes,
+    compact,
+    duplicate_summary,
+    duplicates_in,
+)
 
 META = pd.DataFrame({"key": pd.Series([], dtype=str), "h": pd.Series([], dtype=np.uint64),
                      "c": pd.Series([], dtype=np.int64), "f": pd.Series([], dtype=np.int64)})
