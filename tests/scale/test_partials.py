@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from failwell.scale.sample import RowSample, row_keys
+from failwell.scale.sample import RowSample, key_cut, row_keys
 from failwell.scanner.detectors.slices import ValueCounts, plan_slices, quantiles_from_counts
 from failwell.scanner.duplicates import RowHashes, spilling
 from failwell.scanner.partials import Extremes, Failed, merge, merge_all
@@ -58,6 +58,11 @@ def test_sample_is_uniform_and_independent_of_partitioning():
 
     one, many = sample([0, 50_000]), sample([0, 7, 9_000, 33_333, 50_000])
     assert np.array_equal(one.positions, many.positions)
+    cut = key_cut(1000, 50_000)  # what partitions keep: ~2.4 % of their rows, not 1000
+    parts = [RowSample.of(frame.iloc[a:b], positions[a:b], None, None, 3, 1000, cut)
+             for a, b in pairwise([0, 10_000, 20_000, 30_000, 40_000, 50_000])]
+    assert max(len(p.positions) for p in parts) < 300
+    assert np.array_equal(merge_all(parts).ordered().positions, one.positions)
     assert np.array_equal(one.frame["v"].to_numpy(), one.positions)
     assert 20_000 < one.positions.mean() < 30_000  # not the first rows
     keys = row_keys(3, positions)

@@ -29,7 +29,9 @@ SAMPLED = ("auc", "proxy.", "single_auc.", "counterfactual.", "robustness.", "sp
 @pytest.fixture(scope="module")
 def cluster():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as c, distributed.Client(c) as client:
+                                  host="127.0.0.1",
+                                  scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}
+                                  ) as c, distributed.Client(c) as client:
         yield client
 
 

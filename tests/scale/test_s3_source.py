@@ -25,10 +25,6 @@ import failwell
 from failwell.cli import app
 from failwell.scale import open_dataset
 
-pytest.importorskip("s3fs")
-pytest.importorskip("boto3")
-moto_server = pytest.importorskip("moto.server")
-
 BUCKET = "bucket"
 URL = f"s3://{BUCKET}/compas/"
 FILES = 4
@@ -66,6 +62,11 @@ class S3:
     def put(self, key: str, body: bytes) -> None:
         self.client.put_object(Bucket=BUCKET, Key=key, Body=body)
 
+    def put_parquet(self, key: str, frame: pd.DataFrame) -> None:
+        buf = io.BytesIO()
+        frame.to_parquet(buf, index=False, row_group_size=ROW_GROUP)
+        self.put(key, buf.getvalue())
+
 
 @pytest.fixture(scope="module")
 def s3(compas_path):
@@ -74,7 +75,8 @@ def s3(compas_path):
     The environment (fake credentials, no ~/.aws files, loopback past any proxy) is set
     before anything starts, so Dask worker processes spawned later inherit it, and is
     restored afterwards."""
-    import boto3
+    import boto3  # moto[server], boto3 and s3fs are dev dependencies: missing is a failure
+    from moto.server import ThreadedMotoServer
     from threadpoolctl import threadpool_limits
 
     # one OpenMP thread, as `make test` sets: the spurious-correlation detector's boosting
@@ -94,8 +96,7 @@ def s3(compas_path):
         quiet = logging.getLogger("werkzeug")  # one log line per request otherwise
         level = quiet.level
         quiet.setLevel(logging.ERROR)
-        server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0,
-                                                verbose=False)
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()
         try:
             host, port = server.get_host_and_port()
@@ -107,9 +108,7 @@ def s3(compas_path):
                       for rows in np.array_split(np.arange(len(frame)), FILES)]
             store = S3(endpoint, client, pieces)
             for i, piece in enumerate(pieces):
-                buf = io.BytesIO()
-                piece.to_parquet(buf, index=False, row_group_size=ROW_GROUP)
-                store.put(f"compas/part-{i}.parquet", buf.getvalue())
+                store.put_parquet(f"compas/part-{i}.parquet", piece)
             # the bad inputs: a prefix without Parquet, and a .parquet that is not Parquet
             store.put("notes/README.txt", b"no data here\n")
             store.put("broken/part-0.parquet", b"this is a CSV, not Parquet\na,b\n1,2\n" * 50)
@@ -187,7 +186,7 @@ def test_the_cli_on_s3_writes_the_api_findings(s3, local, memory, tmp_path):
 
 
 def test_dask_workers_read_from_s3(s3, memory):
-    distributed = pytest.importorskip("distributed")
+    import distributed
 
     ds = open_dataset(URL, storage_options=s3.options, **ROLES)
     # dashboard_address=None still starts the scheduler's HTTP server on 8787, and warns
@@ -222,3 +221,15 @@ def test_bad_s3_input_is_one_clear_error(s3, tmp_path, url, says):
     for words in says:
         assert words in message, message
     assert not out.exists()
+
+
+def test_a_prefix_opened_again_sees_the_objects_added_since(s3):
+    """A long-lived process (the web app, a notebook, a nightly job) scans a prefix, new
+    partitions land, it scans again: the new rows must be there."""
+    first, second = s3.pieces[:2]
+    s3.put_parquet("growing/part-0.parquet", first)
+    before = open_dataset(f"s3://{BUCKET}/growing/", storage_options=s3.options, **ROLES)
+    assert before.n_rows == len(first)
+    s3.put_parquet("growing/part-1.parquet", second)
+    after = open_dataset(f"s3://{BUCKET}/growing/", storage_options=s3.options, **ROLES)
+    assert (after.n_rows, after.source.files) == (len(first) + len(second), 2)

@@ -35,7 +35,8 @@ def parts(tmp_path_factory):
 
 def _cluster():
     return distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                    dashboard_address=None)
+                                    host="127.0.0.1",
+                                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
 
 
 def test_killed_worker_is_retried(parts, tmp_path, monkeypatch):

@@ -65,7 +65,8 @@ class DaskEngine:
         else:
             cluster = distributed.LocalCluster(
                 n_workers=workers or 2, threads_per_worker=1, processes=True,
-                dashboard_address=None, silence_logs=logging.ERROR)
+                host="127.0.0.1", scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                silence_logs=logging.ERROR)  # no fixed port: a second scan may be running
             self.client = distributed.Client(cluster)
             self._own += [self.client, cluster]
         self.address = self.client.scheduler.address
@@ -82,18 +83,34 @@ class DaskEngine:
         client = self.client
         opts = {"retries": self.retries, "pure": False}
         try:
-            mapped = client.map(fn, items, **opts)
+            # The job (roles, stages, the model's bytes) is one task's result, so each worker
+            # fetches it once, and Dask can rebuild it if every worker holding it dies
+            # (scattered data could not be rebuilt).
+            job = client.submit(_identity, fn, pure=False)
+            mapped = client.map(_apply, items, fn=job, **opts)
             # Row hashes leave the tree: they are shuffled by hash across the workers.
-            level = client.map(hashes.strip, mapped, **opts)
+            stripped = client.map(hashes.strip, mapped, **opts)
             frames = client.map(hashes.frame, mapped, **opts)
-            del mapped
-            stripped = list(level)
+            level = list(stripped)
             while len(level) > 1:
                 level = [client.submit(merge_all, level[i:i + FAN_IN], **opts)
                          for i in range(0, len(level), FAN_IN)]
-            if progress:
-                for done, _ in enumerate(as_completed(stripped), start=1):
-                    progress(label, done, len(stripped))
+            # A partition's full partial is released once both of its halves exist.
+            index = {f.key: i for i, f in enumerate(stripped)} | \
+                {f.key: i for i, f in enumerate(frames)}
+            halves = [0] * len(items)
+            for future in as_completed([*stripped, *frames]):
+                if future.status == "error":
+                    future.result()  # raises the task's own error
+                if future.status == "cancelled":
+                    raise ScaleError(f"Dask cancelled {label or 'the scan'}: its workers or "
+                                     "scheduler went away.")
+                i = index[future.key]
+                halves[i] += 1
+                if halves[i] == 2:
+                    mapped[i] = None
+                    if progress:
+                        progress(label, sum(h == 2 for h in halves), len(items))
             return hashes.shuffled(client, level[0].result(), frames)
         except KilledWorker as exc:
             raise ScaleError(f"Dask workers kept dying while running {label or 'the scan'} "
@@ -106,6 +123,14 @@ class DaskEngine:
         for thing in self._own:
             with contextlib.suppress(Exception):  # closing must not hide the scan's error
                 thing.close()
+
+
+def _identity(x: Any) -> Any:
+    return x
+
+
+def _apply(item: Any, fn: Callable[[Any], Any]) -> Any:
+    return fn(item)
 
 
 def engine_for(name: str, *, client: Any = None, scheduler: str | None = None,

@@ -11,6 +11,7 @@ few numbers come back.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,8 +26,13 @@ from failwell.scanner.duplicates import (
     duplicates_in,
 )
 
-META = pd.DataFrame({"key": pd.Series([], dtype=str), "h": pd.Series([], dtype=np.uint64),
+META = pd.DataFrame({"key": pd.Series([], dtype=np.uint32), "h": pd.Series([], dtype=np.uint64),
                      "c": pd.Series([], dtype=np.int64), "f": pd.Series([], dtype=np.int64)})
+
+
+def _code(path: str) -> int:
+    """A path's 4-byte tag in the shuffled table (the same in every process)."""
+    return zlib.crc32(path.encode())
 
 
 @dataclass
@@ -57,8 +63,7 @@ def frame(partial: Any) -> pd.DataFrame:
 
     def grab(path: str, v: Any) -> Any:
         if isinstance(v, RowHashes) and len(v.hashes):
-            found.append(pd.DataFrame({"key": pd.Series(path, index=range(len(v.hashes)),
-                                                        dtype=str),
+            found.append(pd.DataFrame({"key": np.full(len(v.hashes), _code(path), np.uint32),
                                        "h": v.hashes, "c": v.counts, "f": v.first}))
         return v
 
@@ -101,7 +106,7 @@ class ShuffledHashes:
 
 
 def _summarize(part: pd.DataFrame, key: str, fn, args: tuple) -> Any:
-    mine = part[part["key"] == key]
+    mine = part[part["key"] == _code(key)]
     hashes = compact(mine["h"].to_numpy(np.uint64), mine["c"].to_numpy(np.int64),
                      mine["f"].to_numpy(np.int64), np.zeros(0, np.int64))
     return fn(hashes, *args)

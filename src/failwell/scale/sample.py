@@ -36,11 +36,13 @@ class RowSample:
 
     @classmethod
     def of(cls, frame: pd.DataFrame, positions: np.ndarray, decisions: np.ndarray | None,
-           scores: np.ndarray | None, seed: int, size: int) -> RowSample:
+           scores: np.ndarray | None, seed: int, size: int,
+           below: float = 1.0) -> RowSample:
+        """``below``: keep only keys under this cut (see :func:`key_cut`)."""
         keys = row_keys(seed, positions)
-        keep = np.arange(len(keys))
-        if len(keys) > size:
-            keep = np.sort(np.argpartition(keys, size - 1)[:size])
+        keep = np.flatnonzero(keys < below) if below < 1 else np.arange(len(keys))
+        if len(keep) > size:
+            keep = np.sort(keep[np.argpartition(keys[keep], size - 1)[:size]])
         return cls(frame.iloc[keep].reset_index(drop=True), positions[keep], keys[keep],
                    None if decisions is None else decisions[keep],
                    None if scores is None else scores[keep], size)
@@ -63,6 +65,16 @@ class RowSample:
                          self.keys[idx],
                          None if self.decisions is None else self.decisions[idx],
                          None if self.scores is None else self.scores[idx], self.size)
+
+
+def key_cut(size: int, rows: int) -> float:
+    """A key below which the k smallest of ``rows`` keys lie but for a 1e-9 chance: 6
+    standard deviations above k/rows. Partitions then keep ~k/P rows each instead of k,
+    and should the cut ever fall short the sample is still uniform, only smaller."""
+    if rows <= size:
+        return 1.0
+    share = size / rows
+    return min(1.0, share * (1 + 6 / np.sqrt(size)) + 1e-12)
 
 
 def _cat(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:

@@ -32,7 +32,7 @@ from failwell.errors import FailwellError, InputError, ModelError
 from failwell.findings import ScanResult
 from failwell.progress import Progress
 from failwell.scale.engines import LocalEngine, engine_for
-from failwell.scale.sample import RowSample
+from failwell.scale.sample import RowSample, key_cut
 from failwell.scale.shipping import ModelShipment, ship
 from failwell.scale.source import BATCH_ROWS, ParquetSource, Partition, open_parquet
 from failwell.scanner import registry
@@ -85,6 +85,7 @@ class PassJob:
     first: bool = False
     seed: int = 0
     sample_rows: int = 100_000
+    sample_cut: float = 1.0  # rows whose key is above it cannot be in the sample
     batch_rows: int = BATCH_ROWS
     predict_rows: int = 65_536
     where: str | None = None
@@ -128,7 +129,7 @@ def run_partition(part: Partition, job: PassJob) -> dict:
             if decisions is not None:
                 got["confusion"] = confusion(ds.y, decisions)
             got["sample"] = RowSample.of(frame, positions, decisions, scores, job.seed,
-                                         job.sample_rows)
+                                         job.sample_rows, job.sample_cut)
             digest = hashlib.sha256(ds.row_hashes.tobytes()).hexdigest()
             got["digests"] = {int(positions[0]): digest}
             got["seconds"]["sample"] = time.perf_counter() - t0
@@ -210,11 +211,12 @@ def _scan(dataset, adapter, instances, classes, config, progress, runner, sample
           batch_rows, started) -> ScanResult:
     source = dataset.source
     parts = source.partitions
-    roles, head = _roles(dataset, runner, progress, batch_rows)
+    roles, head, rows = _roles(dataset, runner, progress, batch_rows)
     adapter = _bind(adapter, dataclasses.replace(roles, frame=head))
     shipped = adapter if isinstance(runner, LocalEngine) or adapter is None else ship(adapter)
     job = PassJob(source, roles, list(source.columns), shipped, seed=config.seed,
-                  sample_rows=sample_rows, batch_rows=batch_rows,
+                  sample_rows=sample_rows, sample_cut=key_cut(sample_rows, rows),
+                  batch_rows=batch_rows,
                   predict_rows=config.batch_size, where=dataset.where)
     # Detectors start on the first rows (requirements, stage 1), finish on the sample.
     head_ctx = ScanContext(dataclasses.replace(roles, frame=head), adapter, config)
@@ -333,7 +335,7 @@ def _sample_context(roles: Dataset, sample: RowSample, adapter: ModelAdapter | N
 
 
 def _roles(dataset: PartitionedDataset, runner: Any, progress: Progress | None,
-           batch_rows: int) -> tuple[Dataset, pd.DataFrame]:
+           batch_rows: int) -> tuple[Dataset, pd.DataFrame, int]:
     """Check the roles against every row's target and decision values, as make_dataset
     checks a frame: a probe frame (the first rows plus one row per distinct value) goes
     through make_dataset itself, so errors read the same."""
@@ -376,4 +378,4 @@ def _roles(dataset: PartitionedDataset, runner: Any, progress: Progress | None,
         rows.append(extra)
     probe = pd.concat(rows, ignore_index=True)
     ds = make_dataset(probe, **roles)
-    return dataclasses.replace(ds, frame=ds.frame.iloc[:0]), head
+    return dataclasses.replace(ds, frame=ds.frame.iloc[:0]), head, got["rows"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import glob as globlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,10 +72,23 @@ class ParquetSource:
                   or c in self.always]
         fs = _filesystem(self.url, self.storage_options)[0]
         offset = part.offset
-        with fs.open(part.path, "rb") as fh:
-            reader = pq.ParquetFile(fh)
-            for batch in reader.iter_batches(batch_size=batch_rows, row_groups=[part.row_group],
-                                             columns=wanted):
+        try:
+            fh = fs.open(part.path, "rb")
+            batches = pq.ParquetFile(fh).iter_batches(
+                batch_size=batch_rows, row_groups=[part.row_group], columns=wanted)
+        except Exception as exc:
+            raise InputError(f"Could not read {fs.unstrip_protocol(part.path)} (row group "
+                             f"{part.row_group}): {type(exc).__name__}: {exc}") from exc
+        with fh:
+            while True:
+                try:
+                    batch = next(batches, None)
+                except Exception as exc:  # storage gone mid-scan, a corrupt page
+                    raise InputError(f"Could not read {fs.unstrip_protocol(part.path)} (row "
+                                     f"group {part.row_group}): {type(exc).__name__}: "
+                                     f"{exc}") from exc
+                if batch is None:
+                    return
                 frame = batch.to_pandas()
                 for col in self.float_columns.intersection(wanted):
                     frame[col] = frame[col].astype(float)  # as one frame of the whole reads
@@ -91,28 +105,24 @@ def is_partitioned(text: str) -> bool:
 
 def open_parquet(url: str, storage_options: dict[str, Any] | None = None) -> ParquetSource:
     """Resolve the files and read their footers; one clear :class:`InputError` otherwise."""
-    import pyarrow.parquet as pq
-
     options = dict(storage_options or {})
     fs, root = _filesystem(url, options)
+    fs.invalidate_cache()  # fsspec caches listings per process: a rerun must see new files
     try:
         paths = _resolve(fs, root, url)
     except InputError:
         raise
     except Exception as exc:
         raise InputError(f"Could not list {url}: {type(exc).__name__}: {exc}") from exc
-    partitions, schema, nulls, offset = [], None, set(), 0
-    for path in paths:
-        try:
-            with fs.open(path, "rb") as fh:
-                meta = pq.ParquetFile(fh).metadata
-                file_schema = meta.schema.to_arrow_schema()
-        except Exception as exc:
-            raise InputError(f"Could not read the Parquet footer of {path}: {exc}") from exc
+    # footers are read in parallel: on object storage each is a round trip or two
+    with ThreadPoolExecutor(max_workers=min(16, len(paths))) as pool:
+        footers = list(pool.map(lambda path: _footer(fs, path), paths))
+    partitions, nulls, offset = [], set(), 0
+    schema, columns = None, []
+    for path, (meta, file_schema) in zip(paths, footers, strict=True):
         names = [n for n in file_schema.names if not n.startswith("__index_level_")]
         if schema is None:
-            schema = file_schema
-            columns = names
+            schema, columns = file_schema, names
         elif names != columns:
             raise InputError(f"{path} has columns {names[:8]}..., unlike the first file's "
                              f"{columns[:8]}...: every partition needs the same schema.")
@@ -128,6 +138,18 @@ def open_parquet(url: str, storage_options: dict[str, Any] | None = None) -> Par
 
     ints = {n for n in columns if pa.types.is_integer(schema.field(n).type)}
     return ParquetSource(url, partitions, columns, frozenset(ints & nulls), options)
+
+
+def _footer(fs: Any, path: str) -> tuple[Any, Any]:
+    import pyarrow.parquet as pq
+
+    try:
+        with fs.open(path, "rb") as fh:
+            meta = pq.ParquetFile(fh).metadata
+            return meta, meta.schema.to_arrow_schema()
+    except Exception as exc:
+        raise InputError(f"Could not read the Parquet footer of {fs.unstrip_protocol(path)}: "
+                         f"{exc}") from exc
 
 
 def _columns_with_nulls(group: Any, names: list[str]) -> set[str]:
