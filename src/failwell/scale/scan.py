@@ -41,7 +41,14 @@ from failwell.scanner.detectors.slices import ValueCounts
 from failwell.scanner.duplicates import spilling
 from failwell.scanner.models import ModelAdapter, as_model
 from failwell.scanner.partials import Batch, Failed, is_aggregating
-from failwell.scanner.runner import _bind, _params_of, confusion, finalize, summary_metrics
+from failwell.scanner.runner import (
+    _bind,
+    confusion,
+    detector_findings,
+    finalize,
+    stamped,
+    summary_metrics,
+)
 from failwell.scanner.subject import Dataset, make_dataset
 
 
@@ -282,15 +289,8 @@ def _scan(dataset, adapter, instances, classes, config, progress, runner, sample
             if isinstance(findings, Exception):
                 raise findings
             if findings is None:
-                ctx.current_detector = cls.name
-                try:
-                    findings = detector.run(ctx)
-                finally:
-                    ctx.current_detector = ""
-            for f in findings:
-                f.reproduce.setdefault("detector_params", _params_of(detector))
-                f.reproduce.setdefault("seed", ctx.config.seed)
-            return findings
+                return detector_findings(ctx, detector)
+            return stamped(ctx, detector, findings)
         return run
 
     run_checks([(cls.name, check(cls, det)) for cls, det in instances], result,

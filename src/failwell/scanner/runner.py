@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,7 @@ import numpy as np
 from failwell.checks import fingerprint as data_fingerprint
 from failwell.checks import run_checks, versions
 from failwell.errors import FailwellError, InputError, close_matches
-from failwell.findings import ScanResult
+from failwell.findings import Finding, ScanResult
 from failwell.progress import Progress
 from failwell.scanner import registry
 from failwell.scanner.context import ScanConfig, ScanContext, SkipDetector
@@ -59,24 +60,30 @@ def scan(
     ctx = ScanContext(dataset, adapter, config)
     result = ScanResult(findings=[])
 
-    def check(detector):
-        def run():
-            ctx.current_detector = detector.name
-            try:
-                findings = detector.run(ctx)
-            finally:
-                ctx.current_detector = ""
-            for f in findings:
-                f.reproduce.setdefault("detector_params", _params_of(detector))
-                f.reproduce.setdefault("seed", ctx.config.seed)
-            return findings
-        return run
-
-    run_checks([(cls.name, check(detector)) for cls, detector in instances], result,
-               progress=progress, raise_exceptions=raise_exceptions)
+    run_checks([(cls.name, partial(detector_findings, ctx, detector))
+                for cls, detector in instances],
+               result, progress=progress, raise_exceptions=raise_exceptions)
     _summary_metrics(ctx)
     finalize(result, ctx, classes, started, fingerprint(dataset))
     return result
+
+
+def detector_findings(ctx: ScanContext, detector: Any) -> list[Finding]:
+    """Run one detector, with ``ctx.current_detector`` naming it (for model-call counts)."""
+    ctx.current_detector = detector.name
+    try:
+        findings = detector.run(ctx)
+    finally:
+        ctx.current_detector = ""
+    return stamped(ctx, detector, findings)
+
+
+def stamped(ctx: ScanContext, detector: Any, findings: list[Finding]) -> list[Finding]:
+    """Findings that say how to reproduce them: the detector's parameters and the seed."""
+    for f in findings:
+        f.reproduce.setdefault("detector_params", _params_of(detector))
+        f.reproduce.setdefault("seed", ctx.config.seed)
+    return findings
 
 
 def finalize(result: ScanResult, ctx: ScanContext, classes: list[type], started: float,
