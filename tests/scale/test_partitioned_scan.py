@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -81,6 +82,10 @@ def test_compas_local_and_dask_equal_memory(compas_parts, cluster):
 
     assert "engine dask: 8 partitions on 2 worker(s)" in render_terminal(dask, width=200)
     check_scan_dict(dask.to_dict(), source="a Dask scan")  # the web app takes it as any scan
+    # Dask's dashboard is named in the result (and the progress line) and answers on loopback
+    assert local.config["engine"]["dashboard"] is None
+    assert engine["dashboard"].startswith("http://127.0.0.1:")
+    assert httpx.get(engine["dashboard"], follow_redirects=True, timeout=30).status_code == 200
 
 
 def test_compas_model_shipped_as_skops(compas_parts, cluster, tmp_path):

@@ -165,7 +165,14 @@ def test_the_worker_process_replay_catches_a_faulty_kernel(op, bit, series):
     assert monitor.timings.calls["replay"] == 6  # 4 clean replays before the fault
     assert monitor.alerts, op
     assert {a.kind for a in monitor.alerts} == {"replay-mismatch"}  # no norm sees it
-    assert {a.step for a in monitor.alerts} == {125}  # the first replay after step 110
+    steps = {a.step for a in monitor.alerts}
+    if bit == 0:
+        # a flip of the lowest bit can round away on a given replay (or sit in a unit the
+        # ReLU zeroes), and whether it does depends on the CPU's GEMM kernels: it must be
+        # caught after the fault starts, never before, but not necessarily at the first replay
+        assert steps and steps <= {125, 150}
+    else:
+        assert steps == {125}  # the first replay after step 110
     assert {a.series for a in monitor.alerts} == series
     assert "separate worker process" in monitor.alerts[-1].detail
 

@@ -31,6 +31,7 @@ class LocalEngine:
     name = "local"
     workers = 1
     address = None
+    dashboard = None
 
     def map_reduce(self, fn: Callable[[Any], Any], items: list[Any],
                    progress: Progress | None = None, label: str = "") -> Any:
@@ -70,6 +71,9 @@ class DaskEngine:
             self.client = distributed.Client(cluster)
             self._own += [self.client, cluster]
         self.address = self.client.scheduler.address
+        # Dask's dashboard, where the scheduler serves one (it needs bokeh there)
+        served = self.client.scheduler_info().get("services", {})
+        self.dashboard = self.client.dashboard_link if "dashboard" in served else None
 
     @property
     def workers(self) -> int:

@@ -239,8 +239,9 @@ def _scan(dataset, adapter, instances, classes, config, progress, runner, sample
         spent[name] = time.perf_counter() - t0
     first = dataclasses.replace(job, first=True, stages=dict(stages),
                                 detectors={n: aggregating[n] for n in stages})
+    watch = f" (dashboard {runner.dashboard})" if runner.dashboard else ""
     merged = runner.map_reduce(partial(run_partition, job=first), parts, progress,
-                               f"pass 1 over {len(parts)} partitions")
+                               f"pass 1 over {len(parts)} partitions{watch}")
     if not merged["rows"]:
         raise InputError(f"No rows are left after --where {dataset.where!r}.")
     sample = merged["sample"].ordered()
@@ -277,7 +278,7 @@ def _scan(dataset, adapter, instances, classes, config, progress, runner, sample
         later = dataclasses.replace(job, columns=[c for c in source.columns if c in columns],
                                     stages=stages, detectors={n: aggregating[n] for n in stages})
         got = runner.map_reduce(partial(run_partition, job=later), parts, progress,
-                                f"pass {pass_no} over {len(parts)} partitions")
+                                f"pass {pass_no} over {len(parts)} partitions{watch}")
         _add(seconds, got["seconds"])
         results = got["detectors"]
 
@@ -302,7 +303,8 @@ def _scan(dataset, adapter, instances, classes, config, progress, runner, sample
     digests = "".join(merged["digests"][k] for k in sorted(merged["digests"]))
     result.config = {"engine": {"name": runner.name, "partitions": len(parts),
                                 "files": source.files, "workers": runner.workers,
-                                "scheduler": runner.address, "passes": pass_no,
+                                "scheduler": runner.address, "dashboard": runner.dashboard,
+                                "passes": pass_no,
                                 "sample_rows": len(sample.positions),
                                 "source": source.url}}
     finalize(result, ctx, classes, started, data_fingerprint(

@@ -138,13 +138,36 @@ def run_in_memory(detector: Any, ctx: Any) -> list[Finding]:
         stage = out
 
 
-def whole_batch(ctx: Any) -> Batch:
-    """The scan context's table and base predictions (none when there is nothing to call)."""
-    from failwell.checks import SkipDetector
+def whole_batch(ctx: Any) -> WholeBatch:
+    """The scan context's table as one batch."""
+    return WholeBatch(ctx)
 
-    try:
-        base = ctx.base()
-        decisions, scores = base.decisions, base.scores
-    except SkipDetector:
-        decisions = scores = None
-    return Batch(ctx.dataset, decisions, scores, np.arange(ctx.dataset.n_rows, dtype=np.int64))
+
+class WholeBatch:
+    """A :class:`Batch` over the whole in-memory table whose predictions are asked for only
+    when a detector reads them: a model that fails then fails the detectors that need it,
+    and the data audit, which does not, still runs."""
+
+    def __init__(self, ctx: Any):
+        self.ctx, self.dataset = ctx, ctx.dataset
+        self.positions = np.arange(ctx.dataset.n_rows, dtype=np.int64)
+
+    frame = Batch.frame
+    y = Batch.y
+
+    @property
+    def decisions(self) -> np.ndarray | None:
+        return self._base()[0]
+
+    @property
+    def scores(self) -> np.ndarray | None:
+        return self._base()[1]
+
+    def _base(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        from failwell.checks import SkipDetector
+
+        try:
+            base = self.ctx.base()  # computed once per scan, then cached by the context
+        except SkipDetector:  # nothing to call: no model and no decision column
+            return None, None
+        return base.decisions, base.scores
