@@ -302,7 +302,9 @@ def _scan(dataset, adapter, instances, classes, config, progress, runner, sample
         summary_metrics(ctx, merged["confusion"], sample.scores)
     digests = "".join(merged["digests"][k] for k in sorted(merged["digests"]))
     result.config = {"engine": {"name": runner.name, "partitions": len(parts),
-                                "files": source.files, "workers": runner.workers,
+                                "files": source.files, "files_skipped": source.pruned,
+                                "folder_columns": list(source.folder_columns),
+                                "workers": runner.workers,
                                 "scheduler": runner.address, "dashboard": runner.dashboard,
                                 "passes": pass_no,
                                 "sample_rows": len(sample.positions),

@@ -47,13 +47,43 @@ class ParquetSource:
     float_columns: frozenset[str] = frozenset()  # integers with a null somewhere
     storage_options: dict[str, Any] = field(default_factory=dict)
     always: frozenset[str] = frozenset()  # read by every pass (a row filter's columns)
+    # Hive-style folders (``region=east/part-0.parquet``): the columns they name, and each
+    # file's values, as Spark, Dask and pyarrow read them
+    folder_columns: tuple[str, ...] = ()
+    folder_values: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pruned: int = 0  # files skipped because a --where on folder columns excluded them
 
     def filtered_by(self, where: str | None) -> ParquetSource:
-        """This source, reading too the columns a ``where`` expression may name."""
+        """This source, reading too the columns a ``where`` expression may name; when it
+        names only folder columns, files whose folders fail it are skipped unread."""
         if not where:
             return self
         named = frozenset(c for c in self.columns if c in where)
-        return dataclasses.replace(self, always=named)
+        out = dataclasses.replace(self, always=named)
+        if named and named <= set(self.folder_columns):
+            out = out._pruned_by(where)
+        return out
+
+    def _pruned_by(self, where: str) -> ParquetSource:
+        paths = sorted({p.path for p in self.partitions})
+        table = pd.DataFrame([self.folder_values[p] for p in paths],
+                             columns=list(self.folder_columns))
+        table = table.astype({c: float for c in self.float_columns & set(table)})
+        try:
+            keep = np.asarray(table.eval(where), dtype=bool)
+        except Exception as exc:
+            raise InputError(f"--where {where!r} could not be applied: {exc}") from exc
+        kept = {p for p, k in zip(paths, keep, strict=True) if k}
+        partitions, offset = [], 0
+        for part in self.partitions:  # row numbers run over the kept files only
+            if part.path in kept:
+                partitions.append(dataclasses.replace(part, offset=offset))
+                offset += part.rows
+        if not partitions:
+            raise InputError(f"No rows are left after --where {where!r}: no partition "
+                             f"folder of {self.url} matches it.")
+        return dataclasses.replace(self, partitions=partitions,
+                                   pruned=len(paths) - len(kept))
 
     @property
     def n_rows(self) -> int:
@@ -70,12 +100,14 @@ class ParquetSource:
 
         wanted = [c for c in self.columns if columns is None or c in set(columns)
                   or c in self.always]
+        in_file = [c for c in wanted if c not in self.folder_columns]
+        from_folder = [c for c in wanted if c in self.folder_columns]
         fs = _filesystem(self.url, self.storage_options)[0]
         offset = part.offset
         try:
             fh = fs.open(part.path, "rb")
             batches = pq.ParquetFile(fh).iter_batches(
-                batch_size=batch_rows, row_groups=[part.row_group], columns=wanted)
+                batch_size=batch_rows, row_groups=[part.row_group], columns=in_file)
         except Exception as exc:
             raise InputError(f"Could not read {fs.unstrip_protocol(part.path)} (row group "
                              f"{part.row_group}): {type(exc).__name__}: {exc}") from exc
@@ -90,6 +122,11 @@ class ParquetSource:
                 if batch is None:
                     return
                 frame = batch.to_pandas()
+                if not in_file:  # only folder columns asked for: the rows still count
+                    frame = pd.DataFrame(index=pd.RangeIndex(batch.num_rows))
+                for col in from_folder:
+                    frame[col] = _constant(self.folder_values[part.path][col], len(frame))
+                frame = frame[wanted]
                 for col in self.float_columns.intersection(wanted):
                     frame[col] = frame[col].astype(float)  # as one frame of the whole reads
                 yield frame, np.arange(offset, offset + len(frame), dtype=np.int64)
@@ -137,7 +174,73 @@ def open_parquet(url: str, storage_options: dict[str, Any] | None = None) -> Par
     import pyarrow as pa
 
     ints = {n for n in columns if pa.types.is_integer(schema.field(n).type)}
-    return ParquetSource(url, partitions, columns, frozenset(ints & nulls), options)
+    keys, values, folder_ints = folder_partitions(paths, _base(root), columns)
+    return ParquetSource(url, partitions, columns + keys,
+                         frozenset(ints & nulls) | folder_ints, options,
+                         folder_columns=tuple(keys), folder_values=values)
+
+
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+
+
+def folder_partitions(paths: list[str], base: str, columns: list[str]
+                      ) -> tuple[list[str], dict[str, dict[str, Any]], frozenset[str]]:
+    """Columns named by ``key=value`` folders between ``base`` and each file, as Spark's
+    ``partitionBy`` writes them: the keys (in folder order), each file's values (URL-decoded,
+    numbers where every value of a key is one, Hive's null marker as a null), and the integer
+    keys that have a null (read as floats, as for integer columns with nulls)."""
+    from urllib.parse import unquote
+
+    found: dict[str, dict[str, str]] = {}
+    for path in paths:
+        folders = path[len(base):].strip("/").split("/")[:-1] if path.startswith(base) else []
+        found[path] = dict(f.split("=", 1) for f in folders if "=" in f and f[0] != "=")
+    keys = list(found[paths[0]]) if paths else []
+    for path, got in found.items():
+        if list(got) != keys:
+            raise InputError(f"{path} sits in folders {list(got) or 'without key=value'}, "
+                             f"unlike {paths[0]}'s {keys or 'none'}: every file needs the "
+                             "same partition folders.")
+    keys = [k for k in keys if k not in columns]  # a column the files hold wins
+    values = {p: {k: None if got[k] == HIVE_NULL else unquote(got[k]) for k in keys}
+              for p, got in found.items()}
+    ints_with_nulls = set()
+    for key in keys:
+        seen = [v[key] for v in values.values() if v[key] is not None]
+        parsed = _numbers(seen)
+        if parsed is None:
+            continue
+        lookup = dict(zip(seen, parsed, strict=True))
+        for v in values.values():
+            v[key] = None if v[key] is None else lookup[v[key]]
+        if isinstance(parsed[0], int) and len(seen) < len(values):
+            ints_with_nulls.add(key)
+    return keys, values, frozenset(ints_with_nulls)
+
+
+def _numbers(texts: list[str]) -> list[int] | list[float] | None:
+    """The values as ints, else as floats, else None (a key of words stays text)."""
+    for kind in (int, float):
+        try:
+            return [kind(t) for t in texts] if texts else None
+        except ValueError:
+            continue
+    return None
+
+
+def _constant(value: Any, n: int) -> Any:
+    if value is None:
+        return pd.Series([None] * n, dtype=object)
+    return np.full(n, value, dtype=object if isinstance(value, str) else None)
+
+
+def _base(root: str) -> str:
+    """The folder above a glob's first wildcard (or the folder itself)."""
+    if not globlib.has_magic(root):
+        return root.rstrip("/")
+    parts = root.split("/")
+    fixed = next(i for i, part in enumerate(parts) if globlib.has_magic(part))
+    return "/".join(parts[:fixed])
 
 
 def _footer(fs: Any, path: str) -> tuple[Any, Any]:
