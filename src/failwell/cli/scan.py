@@ -107,7 +107,7 @@ def scan(
         help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (implies --engine dask; "
              "default: a LocalCluster started and closed by the scan).")] = None,
     workers: Annotated[int | None, typer.Option(
-        min=1, help="Worker processes of the LocalCluster (default 2).")] = None,
+        min=1, help="Worker processes of the LocalCluster (default: one per core).")] = None,
     storage_option: Annotated[list[str], typer.Option(
         help="fsspec option KEY=VALUE for s3:// and other URLs (repeatable), e.g. "
              "endpoint_url=http://127.0.0.1:9000 or anon=true.")] = [],  # noqa: B006

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -65,7 +66,7 @@ class DaskEngine:
             self._own.append(self.client)
         else:
             cluster = distributed.LocalCluster(
-                n_workers=workers or 2, threads_per_worker=1, processes=True,
+                n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
                 host="127.0.0.1", scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                 silence_logs=logging.ERROR)  # no fixed port: a second scan may be running
             self.client = distributed.Client(cluster)
