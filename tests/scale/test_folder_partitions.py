@@ -148,3 +148,17 @@ def test_mixed_folder_layouts_are_one_clear_error(by_year_month):
     done = _cli("scan", str(by_year_month), "--target", "repaid")
     assert done.returncode == 2
     assert "same partition folders" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_auto_streams_a_single_parquet_file_too_large_for_a_frame(tmp_path, monkeypatch):
+    from failwell.cli.scan import _engine
+    from failwell.scale import source
+
+    path = tmp_path / "one.parquet"
+    pd.DataFrame({"repaid": np.arange(1000) % 2, "x": np.arange(1000.0)}).to_parquet(path)
+    (tmp_path / "one.csv").write_text("repaid,x\n1,2\n")
+    assert _engine("auto", str(path), None, None) == "memory"  # a few kB: one frame
+    monkeypatch.setattr(source, "STREAM_BYTES", 1_000)  # as if it held more than 2 GB
+    assert _engine("auto", str(path), None, None) == "local"
+    assert _engine("memory", str(path), None, None) == "memory"  # asked for: kept
+    assert _engine("auto", str(tmp_path / "one.csv"), None, None) == "memory"

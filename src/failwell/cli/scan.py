@@ -101,8 +101,9 @@ def scan(
     upload: Upload = None,
     engine: Annotated[str, typer.Option(
         help="memory: one frame (a single file's default); local: stream Parquet partitions "
-             "in this process, in bounded memory (a glob, folder or URL's default); dask: "
-             "spread them over Dask workers.")] = "auto",
+             "in this process, in bounded memory (the default for a glob, folder or URL, "
+             "and for a Parquet file of over 2 GB of column data); dask: spread them over "
+             "Dask workers.")] = "auto",
     scheduler: Annotated[str | None, typer.Option(
         help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (implies --engine dask; "
              "default: a LocalCluster started and closed by the scan).")] = None,
@@ -158,7 +159,8 @@ ENGINES = ("auto", "memory", "local", "dask")
 
 
 def _engine(engine: str, data: str, scheduler: str | None, workers: int | None) -> str:
-    """auto: memory for one file, local streaming for partitions; --scheduler means dask."""
+    """auto: memory for one file, local streaming for partitions and for one Parquet file
+    too large for a frame; --scheduler means dask."""
     if engine not in ENGINES:
         raise InputError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}.")
     if scheduler or (workers and engine == "auto"):
@@ -166,9 +168,9 @@ def _engine(engine: str, data: str, scheduler: str | None, workers: int | None) 
             raise InputError(f"--scheduler and --workers need --engine dask, not {engine}.")
         return "dask"
     if engine == "auto":
-        from failwell.scale.source import is_partitioned
+        from failwell.scale.source import should_stream
 
-        return "local" if is_partitioned(data) else "memory"
+        return "local" if should_stream(data) else "memory"
     return engine
 
 

@@ -133,11 +133,32 @@ class ParquetSource:
                 offset += len(frame)
 
 
+STREAM_BYTES = 2_000_000_000  # a single Parquet file holding more (uncompressed) streams
+
+
 def is_partitioned(text: str) -> bool:
     """A glob, a folder or a URL: data the streaming engines read partition by partition."""
     if "://" in text or any(ch in text for ch in "*?["):
         return True
     return Path(text).is_dir()
+
+
+def should_stream(text: str) -> bool:
+    """What ``--engine auto`` streams: partitioned data, and a single Parquet file whose
+    footer says it holds more than :data:`STREAM_BYTES` of column data (a pandas frame of
+    it would need several times that)."""
+    if is_partitioned(text):
+        return True
+    if not text.lower().endswith(PARQUET_SUFFIXES) or not Path(text).is_file():
+        return False
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.read_metadata(text)
+    except Exception:  # not Parquet after all: the in-memory reader says why
+        return False
+    size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    return size > STREAM_BYTES
 
 
 def open_parquet(url: str, storage_options: dict[str, Any] | None = None) -> ParquetSource:
