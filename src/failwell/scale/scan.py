@@ -69,7 +69,7 @@ def open_dataset(url: str, *, storage_options: dict[str, Any] | None = None,
                  where: str | None = None, **roles: Any) -> PartitionedDataset:
     """A glob, folder or URL of Parquet with :func:`~failwell.scanner.make_dataset`'s roles
     (``target=``, ``protected=``...). Only the footers are read here."""
-    source = open_parquet(url, storage_options)
+    source = open_parquet(url, storage_options, where=where)
     named = [roles.get("target"), roles.get("prediction"), roles.get("score"),
              *roles.get("protected", ()), *roles.get("metadata", ()), *roles.get("text", ()),
              *(roles.get("features") or ())]
@@ -302,7 +302,8 @@ def _scan(dataset, adapter, instances, classes, config, progress, runner, sample
         summary_metrics(ctx, merged["confusion"], sample.scores)
     digests = "".join(merged["digests"][k] for k in sorted(merged["digests"]))
     result.config = {"engine": {"name": runner.name, "partitions": len(parts),
-                                "files": source.files, "files_skipped": source.pruned,
+                                "files": source.files, "files_skipped": source.files_skipped,
+                                "row_groups_skipped": source.row_groups_skipped,
                                 "folder_columns": list(source.folder_columns),
                                 "workers": runner.workers,
                                 "scheduler": runner.address, "dashboard": runner.dashboard,

@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 
 from failwell.errors import InputError, require
+from failwell.scale import pruning
+from failwell.scale.pruning import Bounds
 from failwell.tables import require_columns
 
 BATCH_ROWS = 1_000_000  # rows per batch: ~250 MB for 30 numeric columns in pandas
@@ -51,39 +53,35 @@ class ParquetSource:
     # file's values, as Spark, Dask and pyarrow read them
     folder_columns: tuple[str, ...] = ()
     folder_values: dict[str, dict[str, Any]] = field(default_factory=dict)
-    pruned: int = 0  # files skipped because a --where on folder columns excluded them
+    files_skipped: int = 0  # files --where could match no row of (never read)
+    row_groups_skipped: int = 0  # row groups likewise, those files' included
 
     def filtered_by(self, where: str | None) -> ParquetSource:
-        """This source, reading too the columns a ``where`` expression may name; when it
-        names only folder columns, files whose folders fail it are skipped unread."""
+        """This source, reading too the columns a ``where`` expression may name."""
         if not where:
             return self
         named = frozenset(c for c in self.columns if c in where)
-        out = dataclasses.replace(self, always=named)
-        if named and named <= set(self.folder_columns):
-            out = out._pruned_by(where)
-        return out
+        return dataclasses.replace(self, always=named)
 
-    def _pruned_by(self, where: str) -> ParquetSource:
-        paths = sorted({p.path for p in self.partitions})
-        table = pd.DataFrame([self.folder_values[p] for p in paths],
-                             columns=list(self.folder_columns))
-        table = table.astype({c: float for c in self.float_columns & set(table)})
-        try:
-            keep = np.asarray(table.eval(where), dtype=bool)
-        except Exception as exc:
-            raise InputError(f"--where {where!r} could not be applied: {exc}") from exc
-        kept = {p for p, k in zip(paths, keep, strict=True) if k}
-        partitions, offset = [], 0
-        for part in self.partitions:  # row numbers run over the kept files only
-            if part.path in kept:
-                partitions.append(dataclasses.replace(part, offset=offset))
+    def without_unmatched(self, where: str, file_bounds: list[Bounds]) -> ParquetSource:
+        """Without the partitions that ``where`` cannot match (see :mod:`.pruning`), given
+        each partition's bounds from its footer; the folder columns add their values."""
+        tree = pruning.parse(where)
+        kept: list[Partition] = []
+        offset = 0
+        for part, bounds in zip(self.partitions, file_bounds, strict=True):
+            folder = {k: (v, v, False) for k, v in self.folder_values.get(part.path, {}).items()
+                      if v is not None}
+            if pruning.may_match(tree, bounds | folder):
+                kept.append(dataclasses.replace(part, offset=offset))  # renumbered
                 offset += part.rows
-        if not partitions:
-            raise InputError(f"No rows are left after --where {where!r}: no partition "
-                             f"folder of {self.url} matches it.")
-        return dataclasses.replace(self, partitions=partitions,
-                                   pruned=len(paths) - len(kept))
+        if not kept:
+            raise InputError(f"No rows are left after --where {where!r}: the partitions' "
+                             "statistics and folder names rule every one of them out.")
+        files = {p.path for p in self.partitions}
+        return dataclasses.replace(self, partitions=kept,
+                                   files_skipped=len(files) - len({p.path for p in kept}),
+                                   row_groups_skipped=len(self.partitions) - len(kept))
 
     @property
     def n_rows(self) -> int:
@@ -161,8 +159,11 @@ def should_stream(text: str) -> bool:
     return size > STREAM_BYTES
 
 
-def open_parquet(url: str, storage_options: dict[str, Any] | None = None) -> ParquetSource:
-    """Resolve the files and read their footers; one clear :class:`InputError` otherwise."""
+def open_parquet(url: str, storage_options: dict[str, Any] | None = None,
+                 where: str | None = None) -> ParquetSource:
+    """Resolve the files and read their footers; one clear :class:`InputError` otherwise.
+    With ``where``, the partitions it cannot match are left out
+    (:meth:`ParquetSource.without_unmatched`)."""
     options = dict(storage_options or {})
     fs, root = _filesystem(url, options)
     fs.invalidate_cache()  # fsspec caches listings per process: a rerun must see new files
@@ -177,6 +178,8 @@ def open_parquet(url: str, storage_options: dict[str, Any] | None = None) -> Par
         footers = list(pool.map(lambda path: _footer(fs, path), paths))
     partitions, nulls, offset = [], set(), 0
     schema, columns = None, []
+    named = pruning.names(pruning.parse(where)) if where else set()
+    bounds: list[Bounds] = []
     for path, (meta, file_schema) in zip(paths, footers, strict=True):
         names = [n for n in file_schema.names if not n.startswith("__index_level_")]
         if schema is None:
@@ -189,6 +192,7 @@ def open_parquet(url: str, storage_options: dict[str, Any] | None = None) -> Par
             if group.num_rows:
                 partitions.append(Partition(path, rg, offset, group.num_rows))
                 offset += group.num_rows
+                bounds.append(_bounds(group, named) if named else {})
             nulls |= _columns_with_nulls(group, names)
     if not partitions:
         raise InputError(f"{url} has no rows.")
@@ -196,9 +200,25 @@ def open_parquet(url: str, storage_options: dict[str, Any] | None = None) -> Par
 
     ints = {n for n in columns if pa.types.is_integer(schema.field(n).type)}
     keys, values, folder_ints = folder_partitions(paths, _base(root), columns)
-    return ParquetSource(url, partitions, columns + keys,
-                         frozenset(ints & nulls) | folder_ints, options,
-                         folder_columns=tuple(keys), folder_values=values)
+    source = ParquetSource(url, partitions, columns + keys,
+                           frozenset(ints & nulls) | folder_ints, options,
+                           folder_columns=tuple(keys), folder_values=values)
+    return source.without_unmatched(where, bounds) if named else source
+
+
+def _bounds(group: Any, named: set[str]) -> Bounds:
+    """A row group's (min, max, may hold a null) for the named columns with statistics."""
+    out: Bounds = {}
+    for i in range(group.num_columns):
+        column = group.column(i)
+        stats = column.statistics
+        if column.path_in_schema not in named or stats is None or not stats.has_min_max:
+            continue
+        # NaN is not a null in Parquet and not in the statistics, yet passes `!=`
+        nulls = (not stats.has_null_count or stats.null_count > 0
+                 or stats.physical_type in ("FLOAT", "DOUBLE"))
+        out[column.path_in_schema] = (stats.min, stats.max, nulls)
+    return out
 
 
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
