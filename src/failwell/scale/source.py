@@ -122,9 +122,10 @@ class ParquetSource:
                 frame = batch.to_pandas()
                 if not in_file:  # only folder columns asked for: the rows still count
                     frame = pd.DataFrame(index=pd.RangeIndex(batch.num_rows))
-                for col in from_folder:
-                    frame[col] = _constant(self.folder_values[part.path][col], len(frame))
-                frame = frame[wanted]
+                if from_folder:
+                    for col in from_folder:
+                        frame[col] = _constant(self.folder_values[part.path][col], len(frame))
+                    frame = frame[wanted]
                 for col in self.float_columns.intersection(wanted):
                     frame[col] = frame[col].astype(float)  # as one frame of the whole reads
                 yield frame, np.arange(offset, offset + len(frame), dtype=np.int64)
