@@ -10,7 +10,13 @@ import pandas as pd
 import pytest
 
 from failwell.scale.sample import RowSample, key_cut, row_keys
-from failwell.scanner.detectors.slices import ValueCounts, plan_slices, quantiles_from_counts
+from failwell.scanner.detectors.slices import (
+    PROFILE_CAP,
+    ValueCounts,
+    plan_slices,
+    positions_in,
+    quantiles_from_counts,
+)
 from failwell.scanner.duplicates import RowHashes, spilling
 from failwell.scanner.partials import Extremes, Failed, merge, merge_all
 
@@ -94,3 +100,27 @@ def test_merge_rules():
                  {"k": 2, "e": Extremes.of(np.array([-1.0]))}) == {"k": 3, "e": Extremes(-1, 0.9)}
     assert isinstance(merge(Failed("boom"), {"x": 1}), Failed)
     assert merge_all([]) is None
+
+
+@pytest.mark.parametrize("dtype", ["str", object, "string[pyarrow]", "category"])
+def test_positions_in_equal_get_indexer(dtype):
+    """The Arrow lookup of categories gives pandas' own answer, missing values included."""
+    rng = np.random.default_rng(4)
+    values = np.array(["auto", "home", "édu", "", "other", "x" * 40], dtype=object)
+    col = pd.Series(rng.choice(values, 5000), dtype=object)
+    col[rng.random(5000) < 0.05] = None
+    col = col.astype(dtype)
+    for kept in (pd.Index(["auto", "édu", ""]), pd.Index(["none of these"]),
+                 pd.Index([1, 2])):
+        expected = kept.get_indexer(col.astype(object))
+        assert np.array_equal(positions_in(kept, col), expected), (dtype, list(kept))
+
+
+def test_value_counts_give_up_early_only_past_the_cap():
+    many = pd.Series(np.arange(5 * PROFILE_CAP, dtype=float))
+    assert ValueCounts.of(many).counts is None
+    late = pd.Series(np.r_[np.zeros(4 * PROFILE_CAP), np.arange(PROFILE_CAP + 1.0)])
+    assert ValueCounts.of(late).counts is None  # distinct values only after the head
+    few = pd.Series(np.r_[np.arange(PROFILE_CAP, dtype=float), np.zeros(4 * PROFILE_CAP)])
+    got = ValueCounts.of(few)
+    assert len(got.counts) == PROFILE_CAP and got.counts[0.0] == 4 * PROFILE_CAP + 1
