@@ -142,15 +142,9 @@ def scan(
         config = ScanConfig(seed=seed, max_model_rows=max_model_rows,
                             params=parse_params(param), sample_rows=sample_rows,
                             reference=read_table(reference) if reference else None)
-        if engine == "memory":
-            result = run_scan(dataset, adapter, detectors=detector or None, config=config,
-                              progress=progress)
-        else:
-            from failwell.scale import scan_partitioned
-
-            result = scan_partitioned(dataset, adapter, detectors=detector or None,
-                                      config=config, progress=progress, engine=engine,
-                                      scheduler=scheduler, workers=workers)
+        result = run_scan(dataset, adapter, detectors=detector or None, config=config,
+                          progress=progress, engine=engine, scheduler=scheduler,
+                          workers=workers)
     finish(result, fmt, output, f"failwell scan of {name}", fail_on, kb=kb, db=db,
            project=project, upload=upload)
 

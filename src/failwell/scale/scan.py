@@ -16,6 +16,7 @@ the workers (see :mod:`failwell.scale.shipping`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import time
@@ -28,7 +29,7 @@ import pandas as pd
 
 from failwell.checks import fingerprint as data_fingerprint
 from failwell.checks import run_checks
-from failwell.errors import FailwellError, InputError, ModelError
+from failwell.errors import FailwellError, InputError
 from failwell.findings import ScanResult
 from failwell.progress import Progress
 from failwell.scale.engines import LocalEngine, engine_for
@@ -36,7 +37,13 @@ from failwell.scale.sample import RowSample, key_cut
 from failwell.scale.shipping import ModelShipment, ship
 from failwell.scale.source import BATCH_ROWS, ParquetSource, Partition, open_parquet
 from failwell.scanner import registry
-from failwell.scanner.context import Predictions, ScanConfig, ScanContext
+from failwell.scanner.context import (
+    Predictions,
+    ScanConfig,
+    ScanContext,
+    call_model,
+    model_columns,
+)
 from failwell.scanner.detectors.slices import ValueCounts
 from failwell.scanner.duplicates import spilling
 from failwell.scanner.models import ModelAdapter, as_model
@@ -50,6 +57,7 @@ from failwell.scanner.runner import (
     summary_metrics,
 )
 from failwell.scanner.subject import Dataset, make_dataset
+from failwell.tables import require_columns
 
 
 @dataclass
@@ -73,9 +81,7 @@ def open_dataset(url: str, *, storage_options: dict[str, Any] | None = None,
     named = [roles.get("target"), roles.get("prediction"), roles.get("score"),
              *roles.get("protected", ()), *roles.get("metadata", ()), *roles.get("text", ()),
              *(roles.get("features") or ())]
-    from failwell.scale.source import check_columns
-
-    check_columns(source, [c for c in named if c is not None])
+    require_columns(source.columns, [c for c in named if c is not None], source.url)
     return PartitionedDataset(source.filtered_by(where), roles, where)
 
 
@@ -163,19 +169,9 @@ def _predict(ds: Dataset, adapter: ModelAdapter | None, size: int
     if adapter is None:
         given = ds.given_predictions()
         return (None, None) if given is None else given
-    columns = adapter.input_columns or ds.features + ds.text
-    inputs = ds.frame[columns]
-    try:
-        parts = [adapter.predict(inputs.iloc[i:i + size]) for i in range(0, len(inputs), size)]
-    except ModelError:
-        raise
-    except Exception as exc:
-        raise ModelError(f"{adapter.name}.predict failed on a batch of {min(size, len(inputs))} "
-                         f"rows: {type(exc).__name__}: {exc}") from exc
-    out = np.concatenate(parts)
-    if adapter.probabilistic:
-        return (out >= 0.5).astype(np.int8), out
-    return out.astype(np.int8), None
+    out = Predictions.of(adapter, call_model(adapter, ds.frame[model_columns(ds, adapter)],
+                                             size, "a partition"))
+    return out.decisions, out.scores
 
 
 def scan_partitioned(
@@ -199,25 +195,18 @@ def scan_partitioned(
     adapter = as_model(model)
     runner = engine_for(engine, client=client, scheduler=scheduler, workers=workers)
     try:
-        with spilling() if isinstance(runner, LocalEngine) else _nothing():
+        with spilling() if isinstance(runner, LocalEngine) else contextlib.nullcontext():
             return _scan(dataset, adapter, instances, classes, config, progress, runner,
-                         config.sample_rows, config.batch_rows, started)
+                         started)
     finally:
         runner.close()
 
 
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
-
-
-def _scan(dataset, adapter, instances, classes, config, progress, runner, sample_rows,
-          batch_rows, started) -> ScanResult:
+def _scan(dataset, adapter, instances, classes, config, progress, runner,
+          started) -> ScanResult:
     source = dataset.source
     parts = source.partitions
+    sample_rows, batch_rows = config.sample_rows, config.batch_rows
     roles, head, rows = _roles(dataset, runner, progress, batch_rows)
     adapter = _bind(adapter, dataclasses.replace(roles, frame=head))
     shipped = adapter if isinstance(runner, LocalEngine) or adapter is None else ship(adapter)
@@ -325,7 +314,7 @@ def _add(total: dict[str, float], more: dict[str, float]) -> None:
 def _role_columns(roles: Dataset, adapter: ModelAdapter | None) -> list[str]:
     cols = [roles.target, roles.prediction, roles.score]
     if adapter is not None:
-        cols += adapter.input_columns or roles.features + roles.text
+        cols += model_columns(roles, adapter)
     return [c for c in cols if c is not None]
 
 
@@ -347,11 +336,11 @@ def _roles(dataset: PartitionedDataset, runner: Any, progress: Progress | None,
     roles = dataset.roles
     source = dataset.source
     first = source.partitions[0]
-    head = next(source.batches(first, None, min(batch_rows, 1_000)))[0]
-    if dataset.where:
-        _where(head, dataset.where)  # a bad expression fails here, before any pass
-    head = head.dropna(subset=[roles["target"]]) if head[roles["target"]].notna().any() else head
     target = roles["target"]
+    head = next(source.batches(first, None, min(batch_rows, 1_000)))[0]
+    head = head.dropna(subset=[target]) if head[target].notna().any() else head
+    # a bad expression fails here, before any pass
+    kept = head[_where(head, dataset.where)] if dataset.where else head
     counted = tuple(c for c in dict.fromkeys([target, roles.get("prediction"),
                                               *roles.get("protected", ())]) if c)
     job = PassJob(source, None, list(counted) + ([roles["score"]] if roles.get("score") else []),
@@ -371,7 +360,7 @@ def _roles(dataset: PartitionedDataset, runner: Any, progress: Progress | None,
                          "failwell scans binary classification.")
     template = head.iloc[[0]].copy()
     template[target] = values[target].counts.index[0]
-    rows = [head[_where(head, dataset.where)] if dataset.where else head]
+    rows = [kept]
     for col, vc in values.items():
         if vc.counts is not None and len(vc.counts):
             extra = template.iloc[[0] * len(vc.counts)].copy()

@@ -25,7 +25,6 @@ import pandas as pd
 from failwell.errors import InputError, require
 from failwell.scale import pruning
 from failwell.scale.pruning import Bounds
-from failwell.tables import require_columns
 
 BATCH_ROWS = 1_000_000  # rows per batch: ~250 MB for 30 numeric columns in pandas
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
@@ -96,27 +95,29 @@ class ParquetSource:
         """The partition's rows in batches: (frame, global row numbers)."""
         import pyarrow.parquet as pq
 
-        wanted = [c for c in self.columns if columns is None or c in set(columns)
-                  or c in self.always]
+        asked = None if columns is None else set(columns)
+        wanted = [c for c in self.columns if asked is None or c in asked or c in self.always]
         in_file = [c for c in wanted if c not in self.folder_columns]
         from_folder = [c for c in wanted if c in self.folder_columns]
         fs = _filesystem(self.url, self.storage_options)[0]
+
+        def unreadable(exc: Exception) -> InputError:
+            return InputError(f"Could not read {fs.unstrip_protocol(part.path)} (row group "
+                              f"{part.row_group}): {type(exc).__name__}: {exc}")
+
         offset = part.offset
         try:
             fh = fs.open(part.path, "rb")
             batches = pq.ParquetFile(fh).iter_batches(
                 batch_size=batch_rows, row_groups=[part.row_group], columns=in_file)
         except Exception as exc:
-            raise InputError(f"Could not read {fs.unstrip_protocol(part.path)} (row group "
-                             f"{part.row_group}): {type(exc).__name__}: {exc}") from exc
+            raise unreadable(exc) from exc
         with fh:
             while True:
                 try:
                     batch = next(batches, None)
                 except Exception as exc:  # storage gone mid-scan, a corrupt page
-                    raise InputError(f"Could not read {fs.unstrip_protocol(part.path)} (row "
-                                     f"group {part.row_group}): {type(exc).__name__}: "
-                                     f"{exc}") from exc
+                    raise unreadable(exc) from exc
                 if batch is None:
                     return
                 frame = batch.to_pandas()
@@ -336,7 +337,3 @@ def _resolve(fs: Any, root: str, url: str) -> list[str]:
     if not paths:
         raise InputError(f"No Parquet files match {url}.")
     return sorted(paths)
-
-
-def check_columns(source: ParquetSource, wanted: list[str]) -> None:
-    require_columns(source.columns, wanted, source.url)

@@ -33,6 +33,36 @@ class Predictions:
         return s
 
 
+    @classmethod
+    def of(cls, model: ModelAdapter, out: np.ndarray) -> Predictions:
+        """A model's raw output as decisions (probabilities cut at 0.5) and scores."""
+        if model.probabilistic:
+            return cls((out >= 0.5).astype(np.int8), out)
+        return cls(out.astype(np.int8), None)
+
+
+def model_columns(dataset: Dataset, model: ModelAdapter | None) -> list[str]:
+    """The columns the model reads: its own list, else the features and text columns."""
+    if model is not None and model.input_columns is not None:
+        return model.input_columns
+    return dataset.features + dataset.text
+
+
+def call_model(model: ModelAdapter, inputs: pd.DataFrame, size: int,
+               where: str = "the scan") -> np.ndarray:
+    """``model.predict`` in batches of ``size`` rows; a crash is one :class:`ModelError`."""
+    try:
+        parts = [model.predict(inputs.iloc[i : i + size]) for i in range(0, len(inputs), size)]
+    except ModelError:
+        raise
+    except Exception as exc:
+        raise ModelError(
+            f"{model.name}.predict failed in {where} on a batch of {min(size, len(inputs))} "
+            f"rows: {type(exc).__name__}: {exc}"
+        ) from exc
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
 @dataclass
 class ScanConfig:
     """Knobs shared by all detectors; per-detector knobs live on the detector itself."""
@@ -107,10 +137,7 @@ class ScanContext:
     # -- inputs -------------------------------------------------------------------------
     @property
     def model_columns(self) -> list[str]:
-        ds = self.dataset
-        if self.model is not None and self.model.input_columns is not None:
-            return self.model.input_columns
-        return ds.features + ds.text
+        return model_columns(self.dataset, self.model)
 
     def model_input(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The columns the model reads (the runner has checked that they all exist)."""
@@ -176,32 +203,21 @@ class ScanContext:
             out = self._call(model, stacked)
             start = 0
             for key, frame in todo.items():
-                part = out[start : start + len(frame)]
+                self._cache[key] = Predictions.of(model, out[start : start + len(frame)])
                 start += len(frame)
-                if model.probabilistic:
-                    self._cache[key] = Predictions((part >= 0.5).astype(np.int8), part)
-                else:
-                    self._cache[key] = Predictions(part.astype(np.int8), None)
         return {k: self._cache[k] for k in variants}
 
     def _call(self, model: ModelAdapter, inputs: pd.DataFrame) -> np.ndarray:
         size = self.config.batch_size
+        where = f"detector {self.current_detector!r}" if self.current_detector else "the scan"
         started = time.perf_counter()
         try:
-            parts = [model.predict(inputs.iloc[i : i + size]) for i in range(0, len(inputs), size)]
-        except ModelError:
-            raise
-        except Exception as exc:
-            where = f"detector {self.current_detector!r}" if self.current_detector else "the scan"
-            raise ModelError(
-                f"{model.name}.predict failed in {where} on a batch of {min(size, len(inputs))} "
-                f"rows: {type(exc).__name__}: {exc}"
-            ) from exc
+            out = call_model(model, inputs, size, where)
         finally:
             self.model_seconds += time.perf_counter() - started
-        self.model_calls += len(parts)
+        self.model_calls += -(-len(inputs) // size)  # batches of ``size`` rows
         self.rows_predicted += len(inputs)
-        return np.concatenate(parts) if parts else np.zeros(0)
+        return out
 
     def params_for(self, name: str) -> dict[str, Any]:
         return dict(self.config.params.get(name, {}))
