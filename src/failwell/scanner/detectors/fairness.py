@@ -34,26 +34,10 @@ GAP_METRICS = ("false_positive_rate", "false_negative_rate", "precision")
 COUNTS = ("n", "positives", "negatives", "selected", "tp", "fp", "fn")
 
 
-def group_table(y: np.ndarray, d: np.ndarray, codes: np.ndarray, labels: list[str],
-                scores: np.ndarray | None = None) -> list[dict]:
-    """Per-group counts, rates and Wilson intervals; with probabilities, the mean predicted
-    probability against the observed base rate (calibration in the large)."""
-    k = len(labels)
-
-    def count(mask: np.ndarray | None = None) -> np.ndarray:
-        return np.bincount(codes, weights=mask, minlength=k) if mask is not None else \
-            np.bincount(codes, minlength=k).astype(float)
-
-    counts = dict(zip(COUNTS, (count(), count(y == 1), count(y == 0), count(d == 1),
-                               count((d == 1) & (y == 1)), count((d == 1) & (y == 0)),
-                               count((d == 0) & (y == 1))), strict=True))
-    return _rows(counts, labels, None if scores is None else count(scores))
-
-
 def group_counts(frame: pd.DataFrame, attrs: list[str], y: np.ndarray, d: np.ndarray,
                  scores: np.ndarray | None = None) -> pd.DataFrame:
-    """The mergeable form of :func:`group_table`: counts (and the score sum) per group,
-    indexed by the groups' own values; tables from two partitions add up key by key."""
+    """Counts (and the score sum) per group, indexed by the groups' own values; tables from
+    two partitions add up key by key (:func:`table_from_counts` turns them into rates)."""
     columns = {"n": np.ones(len(y)), "positives": y == 1, "negatives": y == 0,
                "selected": d == 1, "tp": (d == 1) & (y == 1), "fp": (d == 1) & (y == 0),
                "fn": (d == 0) & (y == 1),

@@ -169,20 +169,6 @@ def quantiles_from_counts(values: np.ndarray, counts: np.ndarray, qs: np.ndarray
     return np.where(gamma >= 0.5, b - diff * (1 - gamma), out)
 
 
-def expected_errors(scores: np.ndarray, decisions: np.ndarray, y: np.ndarray,
-                    seed: int = 0) -> np.ndarray:
-    """Each row's chance of being wrong given its score and the decision actually taken.
-
-    The score is mapped to P(positive) by isotonic regression, cross-fitted on two folds (a
-    decile score, a credit score or an uncalibrated probability all work), and the decision
-    rule is whatever produced ``decisions``: a 0.3 threshold or a hard cut at 640 make the
-    rows near *their* boundary the expected errors. A slice is then judged on errors beyond
-    what the score itself explains, so the boundary band is not a finding by itself.
-    """
-    p, _ = _cross_fit(scores, y, seed)
-    return np.where(decisions == 1, 1 - p, p)
-
-
 def _cross_fit(scores: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, list]:
     """Out-of-fold P(positive | score) for each row, and the two fold maps."""
     from sklearn.isotonic import IsotonicRegression
@@ -205,11 +191,18 @@ def _cross_fit(scores: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray
 
 @dataclass
 class ErrorModel:
-    """Expected errors for any batch, fitted once on the whole table or on a uniform sample.
+    """Each row's chance of being wrong given its score and the decision actually taken,
+    fitted once on the whole table or on a uniform sample.
+
+    The score is mapped to P(positive) by isotonic regression, cross-fitted on two folds (a
+    decile score, a credit score or an uncalibrated probability all work), and the decision
+    rule is whatever produced the decisions: a 0.3 threshold or a hard cut at 640 make the
+    rows near *their* boundary the expected errors. A slice is then judged on errors beyond
+    what the score itself explains, so the boundary band is not a finding by itself.
 
     On the whole table (or a sample that holds every row) each row keeps its out-of-fold
-    value, as :func:`expected_errors` gives it. Past the sample, a row outside it is mapped
-    through both folds' maps, averaged: it trained neither.
+    value. Past the sample, a row outside it is mapped through both folds' maps, averaged:
+    it trained neither.
     """
 
     positions: np.ndarray  # sorted row numbers of the rows fitted on
